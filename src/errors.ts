@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   SLUICE_CACHE_CORRUPT: { summary: "A cache object's bytes do not match its digest; it is treated as a miss and the step reruns.", exit: 1, status: 500 },
   SLUICE_STORE_FAILED: { summary: "The cache or run store could not be read or written (disk full, permissions, locked database).", exit: 1, status: 500 },
   SLUICE_INTERNAL: { summary: "A bug in sluice; please report it with the run id.", exit: 1, status: 500 },
+  SLUICE_INPUT_UNSUPPORTED: { summary: "A source path is of a kind sluice cannot hash (symlink, socket, device, or a folder where a file was expected).", exit: 2, status: 400 },
 } as const satisfies Record<string, CatalogueEntry>;
 
 /** A code from the catalogue. */
