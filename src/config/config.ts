@@ -1,0 +1,116 @@
+import { Type, type Static } from "@sinclair/typebox";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { SluiceError } from "../errors.ts";
+import { validateParams } from "../graph/params.ts";
+
+/** What `sluice.config.ts` may export (default export). Every key is optional. */
+export const ConfigFileSchema = Type.Object({
+  /** Cache folder (CAS, action cache, run records). @default "<workspace>/cache" */
+  cacheDir: Type.Optional(Type.String({ minLength: 1 })),
+  /** Most steps running at once. @default 4 × cores */
+  concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  /** Threads of the Piscina pool. @default cores */
+  threads: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
+  /** PostgreSQL URL for shared run records. */
+  databaseUrl: Type.Optional(Type.String({ minLength: 1 })),
+  /** Redis URL for remote executors. */
+  redisUrl: Type.Optional(Type.String({ minLength: 1 })),
+  /** Port of `sluice serve`. @default 7070 */
+  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  /** Runs per pipeline whose outputs `cache prune` keeps. @default 5 */
+  keepRuns: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
+/** The config file's shape. */
+export type ConfigFile = Static<typeof ConfigFileSchema>;
+
+/** Settings after file, environment and flags are merged and checked. Frozen. */
+export interface ResolvedConfig {
+  readonly root: string;
+  readonly cacheDir: string;
+  readonly concurrency: number;
+  readonly threads: number;
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly port: number;
+  readonly keepRuns: number;
+  /** The environment a run sees; steps read their declared variables from here. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Overrides from the command line (highest precedence). */
+export type ConfigFlags = Partial<Pick<ResolvedConfig, "cacheDir" | "concurrency" | "threads" | "port">>;
+
+const ENV_MAP: ReadonlyArray<[string, keyof ConfigFile, "string" | "integer"]> = [
+  ["SLUICE_CACHE_DIR", "cacheDir", "string"],
+  ["SLUICE_CONCURRENCY", "concurrency", "integer"],
+  ["SLUICE_THREADS", "threads", "integer"],
+  ["SLUICE_DATABASE_URL", "databaseUrl", "string"],
+  ["SLUICE_REDIS_URL", "redisUrl", "string"],
+  ["SLUICE_PORT", "port", "integer"],
+];
+
+async function readConfigFile(root: string): Promise<{ file: string | undefined; value: Record<string, unknown> }> {
+  const file = ["sluice.config.ts", "sluice.config.js", "sluice.config.mjs"].map((f) => path.join(root, f)).find((f) => fs.existsSync(f));
+  if (!file) return { file: undefined, value: {} };
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(`${pathToFileURL(file).href}?mtime=${fs.statSync(file).mtimeMs}`)) as { default?: unknown };
+  } catch (err) {
+    const msg = ((err as Error)?.message ?? String(err)).split("\n")[0];
+    throw new SluiceError("SLUICE_CONFIG_INVALID", `${file} could not be loaded: ${msg}. Fix the file (it must \`export default { ... }\`) or remove it.`, { source: file }, { cause: err });
+  }
+  if (typeof mod.default !== "object" || mod.default === null || Array.isArray(mod.default)) {
+    throw new SluiceError("SLUICE_CONFIG_INVALID", `${file}: the default export must be an object like \`export default { concurrency: 4 }\`, got ${mod.default === undefined ? "no default export" : typeof mod.default}.`, { source: file });
+  }
+  return { file, value: mod.default as Record<string, unknown> };
+}
+
+/**
+ * Resolves the configuration once: defaults, then `sluice.config.ts`, then `SLUICE_*` variables,
+ * then flags. Every bad value is reported with its source. The only reader of `process.env`.
+ */
+export async function loadConfig(opts: { root?: string; flags?: ConfigFlags; env?: Readonly<Record<string, string | undefined>> } = {}): Promise<ResolvedConfig> {
+  const env = opts.env ?? process.env;
+  const root = path.resolve(opts.root ?? process.cwd());
+  const { file, value: fromFile } = await readConfigFile(root);
+  const fileCheck = validateParams(ConfigFileSchema, fromFile);
+  if (!fileCheck.ok) {
+    const lines = fileCheck.issues.map((i) => `  - ${i.path || "(config)"} ${i.message}${i.value === undefined ? "" : ` (got ${JSON.stringify(i.value)})`}`);
+    throw new SluiceError("SLUICE_CONFIG_INVALID", `${file}: invalid settings:\n${lines.join("\n")}\nFix: allowed keys are ${Object.keys(ConfigFileSchema.properties).join(", ")}.`, { source: file, field: fileCheck.issues[0]?.path });
+  }
+  const merged: Record<string, unknown> = { ...fileCheck.value };
+  for (const [name, key, type] of ENV_MAP) {
+    const raw = env[name];
+    if (raw === undefined || raw === "") continue;
+    if (type === "integer") {
+      const n = Number(raw);
+      if (!Number.isInteger(n)) throw new SluiceError("SLUICE_CONFIG_INVALID", `environment variable ${name}=${JSON.stringify(raw)} is not a whole number. Fix: set it to an integer or unset it.`, { source: name, field: key, value: raw });
+      merged[key] = n;
+    } else merged[key] = raw;
+  }
+  const envCheck = validateParams(ConfigFileSchema, merged);
+  if (!envCheck.ok) {
+    const i = envCheck.issues[0]!;
+    const source = ENV_MAP.find(([, k]) => k === i.path)?.[0] ?? file ?? "config";
+    throw new SluiceError("SLUICE_CONFIG_INVALID", `${source}: ${i.path} ${i.message} (got ${JSON.stringify(i.value)}).`, { source, field: i.path, value: i.value });
+  }
+  const flags = opts.flags ?? {};
+  const cores = os.availableParallelism();
+  const c = envCheck.value as ConfigFile;
+  const cacheDir = flags.cacheDir ?? c.cacheDir;
+  return Object.freeze({
+    root,
+    cacheDir: cacheDir ? path.resolve(root, cacheDir) : path.join(root, "cache"),
+    concurrency: flags.concurrency ?? c.concurrency ?? cores * 4,
+    threads: flags.threads ?? c.threads ?? cores,
+    databaseUrl: c.databaseUrl,
+    redisUrl: c.redisUrl,
+    port: flags.port ?? c.port ?? 7070,
+    keepRuns: c.keepRuns ?? 5,
+    env: Object.freeze({ ...env }),
+  });
+}

@@ -1,0 +1,134 @@
+import { Type, type Static, type TObject, type TSchema } from "@sinclair/typebox";
+import { SluiceError } from "../errors.ts";
+import { callerModuleUrl } from "./caller.ts";
+import { PORT_KINDS, type PortKind, type InputValues, type OutputValues, type Ports } from "./ports.ts";
+
+/** Where a step runs. `inline`: the coordinator's event loop; `thread`: the Piscina pool. */
+export type ExecutorKind = "inline" | "thread";
+
+/** Executor kinds this version can run. */
+export const EXECUTOR_KINDS: readonly ExecutorKind[] = ["inline", "thread"];
+
+/** `true` (default): cache; `false`: always run; `{ ttlMs }`: entries expire. */
+export type CachePolicy = boolean | { readonly ttlMs: number };
+
+/** Log levels a step may use. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** What a step's `run` receives. */
+export interface StepContext<I extends Ports, P> {
+  /** Validated params with defaults applied. */
+  readonly params: P;
+  /** Input values: parsed JSON, read-only file/folder paths, or table bytes. */
+  readonly inputs: InputValues<I>;
+  /** A fresh empty folder for this attempt; write file and dir outputs here. */
+  readonly outDir: string;
+  /** Aborted when the run is cancelled or the step times out. */
+  readonly signal: AbortSignal;
+  readonly runId: string;
+  /** The step instance id in the pipeline. */
+  readonly stepId: string;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /** Values of the environment variables the step declared in `env` (part of its cache key). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Structured log lines, stored per step in the run record. */
+  log(level: LogLevel, msg: string, data?: Record<string, unknown>): void;
+  /** A metric point; `step` is the x axis (epoch, iteration), optional. */
+  metric(name: string, value: number, step?: number): void;
+}
+
+/** The declaration passed to `defineStep`. */
+export interface StepDeclaration<I extends Ports, O extends Ports, S extends TObject> {
+  /** Unique within its module; part of the cache key. Letters, digits, `-`, `_`, `.`. */
+  readonly name: string;
+  readonly description?: string;
+  /** Salt: bump to invalidate cached results without a code change. */
+  readonly version?: string | number;
+  readonly inputs?: I;
+  readonly outputs?: O;
+  /** TypeBox object schema; validated with ajv, defaults applied, before anything runs. */
+  readonly params?: S;
+  /** @default "inline" */
+  readonly executor?: ExecutorKind;
+  /** @default true */
+  readonly cache?: CachePolicy;
+  /** Environment variables whose values are part of the cache key (and visible to the step). */
+  readonly env?: readonly string[];
+  /** The declaring module's URL (`import.meta.url`); read from the call stack when omitted. */
+  readonly module?: string;
+  run(ctx: StepContext<I, Static<S>>): OutputValues<O> | Promise<OutputValues<O>>;
+}
+
+/** A declared step: a module-level constant workers can load again by (module URL, name). */
+export interface Step<I extends Ports = Ports, O extends Ports = Ports, S extends TObject = TObject> {
+  readonly __sluiceStep: true;
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly version: string | undefined;
+  readonly inputs: I;
+  readonly outputs: O;
+  readonly params: S;
+  readonly executor: ExecutorKind;
+  readonly cache: CachePolicy;
+  readonly env: readonly string[];
+  readonly moduleUrl: string;
+  readonly run: (ctx: StepContext<I, Static<S>>) => OutputValues<O> | Promise<OutputValues<O>>;
+}
+
+/** Any step, for code that does not care about its port types. */
+export type AnyStep = Step<any, any, any>;
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** Declares a step. Call at module level and export the result. */
+export function defineStep<I extends Ports = {}, O extends Ports = {}, S extends TObject = TObject<{}>>(
+  decl: StepDeclaration<I, O, S>,
+): Step<I, O, S> {
+  const where = `step "${String(decl?.name)}"`;
+  const problems: string[] = [];
+  if (typeof decl?.name !== "string" || !NAME_RE.test(decl.name)) {
+    problems.push(`name must match ${NAME_RE} (letters, digits, "-", "_", ".")`);
+  }
+  if (typeof decl?.run !== "function") problems.push("run must be a function");
+  for (const side of ["inputs", "outputs"] as const) {
+    for (const [portName, spec] of Object.entries(decl?.[side] ?? {})) {
+      if (!PORT_KINDS.includes((spec as unknown as { kind: PortKind })?.kind)) {
+        problems.push(`${side.slice(0, -1)} "${portName}" has kind ${JSON.stringify((spec as { kind?: unknown })?.kind)}; use port.json(), port.file(), port.dir() or port.table()`);
+      }
+    }
+  }
+  const executor = decl?.executor ?? "inline";
+  if (!EXECUTOR_KINDS.includes(executor)) problems.push(`executor "${String(executor)}" is unknown; use one of ${EXECUTOR_KINDS.join(", ")}`);
+  const cache = decl?.cache ?? true;
+  if (typeof cache !== "boolean" && !(typeof cache === "object" && Number.isFinite(cache.ttlMs) && cache.ttlMs > 0)) {
+    problems.push("cache must be true, false or { ttlMs: <positive number> }");
+  }
+  if (decl?.params !== undefined && (decl.params as TSchema).type !== "object") {
+    problems.push("params must be a TypeBox object schema: Type.Object({ ... })");
+  }
+  const moduleUrl = decl?.module ?? callerModuleUrl();
+  if (!moduleUrl) problems.push("could not tell which module declared it; pass module: import.meta.url");
+  if (problems.length > 0) {
+    throw new SluiceError("SLUICE_DEFINITION_INVALID", `${where}: ${problems.join("; ")}.`, { step: decl?.name, problems });
+  }
+  return Object.freeze({
+    __sluiceStep: true,
+    name: decl.name,
+    description: decl.description,
+    version: decl.version === undefined ? undefined : String(decl.version),
+    inputs: (decl.inputs ?? {}) as I,
+    outputs: (decl.outputs ?? {}) as O,
+    params: (decl.params ?? Type.Object({})) as S,
+    executor,
+    cache,
+    env: [...(decl.env ?? [])],
+    moduleUrl: moduleUrl!,
+    run: decl.run,
+  });
+}
+
+/** True for a value made by `defineStep`. */
+export function isStep(v: unknown): v is AnyStep {
+  return typeof v === "object" && v !== null && (v as { __sluiceStep?: unknown }).__sluiceStep === true;
+}

@@ -1,0 +1,4 @@
+export * from "./ports.ts";
+export * from "./define-step.ts";
+export * from "./define-pipeline.ts";
+export { callerModuleUrl } from "./caller.ts";

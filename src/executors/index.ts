@@ -1,0 +1,3 @@
+export { InlineExecutor } from "./inline-executor.ts";
+export { ThreadExecutor, type ThreadExecutorOptions } from "./thread-executor.ts";
+export { runStepBody, type StepBodyTask } from "./step-io.ts";

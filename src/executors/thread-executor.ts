@@ -1,0 +1,72 @@
+import os from "node:os";
+import { MessageChannel } from "node:worker_threads";
+import { Piscina } from "piscina";
+import { deserializeError, type SerializedError } from "../errors.ts";
+import type { Executor, ProducedOutput, StepTask } from "../scheduler/index.ts";
+import type { ThreadTaskPayload, WorkerMessage } from "./thread-worker.ts";
+
+/** Options of the thread pool. */
+export interface ThreadExecutorOptions {
+  /** Cache folder the workers open (their own connection to the same store). */
+  readonly cacheDir: string;
+  /** @default os.availableParallelism() */
+  readonly threads?: number;
+}
+
+/**
+ * Runs CPU-bound steps on a Piscina worker-thread pool, one thread per core by default. Workers
+ * load step modules by URL (TypeScript through tsx, registered in thread-entry.mjs), read inputs from the CAS by digest, and
+ * hand small outputs back as transferred buffers.
+ */
+export class ThreadExecutor implements Executor {
+  readonly kind = "thread" as const;
+  readonly limit: number;
+  readonly worker = "thread-pool";
+  readonly #pool: Piscina;
+  readonly #cacheDir: string;
+
+  constructor(opts: ThreadExecutorOptions) {
+    this.limit = Math.max(1, opts.threads ?? os.availableParallelism());
+    this.#cacheDir = opts.cacheDir;
+    this.#pool = new Piscina({
+      filename: new URL("./thread-entry.mjs", import.meta.url).href,
+      minThreads: 0,
+      maxThreads: this.limit,
+      idleTimeout: 30_000,
+    });
+  }
+
+  async execute(task: StepTask): Promise<Record<string, ProducedOutput>> {
+    const { port1, port2 } = new MessageChannel();
+    let gotOutputs!: (o: Record<string, ProducedOutput>) => void;
+    const outputs = new Promise<Record<string, ProducedOutput>>((resolve) => (gotOutputs = resolve));
+    port1.on("message", (m: WorkerMessage) => {
+      if (m.type === "log") task.onLog(m.level, m.msg, m.data);
+      else if (m.type === "metric") task.onMetric(m.name, m.value, m.step);
+      else gotOutputs(m.outputs);
+    });
+    const payload: ThreadTaskPayload = {
+      moduleUrl: task.step.moduleUrl,
+      stepName: task.step.name,
+      runId: task.runId,
+      stepId: task.stepId,
+      attempt: task.attempt,
+      params: task.params,
+      inputs: task.inputs,
+      env: task.env,
+      cacheDir: this.#cacheDir,
+      port: port2,
+    };
+    try {
+      const res = (await this.#pool.run(payload, { transferList: [port2], signal: task.signal })) as { ok: true } | { ok: false; error: SerializedError };
+      if (!res.ok) throw deserializeError(res.error);
+      return await outputs;
+    } finally {
+      port1.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.destroy();
+  }
+}

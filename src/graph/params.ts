@@ -1,0 +1,67 @@
+import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import type { TObject, TSchema } from "@sinclair/typebox";
+
+const ajv = new Ajv2020({ allErrors: true, useDefaults: true, coerceTypes: false, removeAdditional: false, strict: false });
+const compiled = new WeakMap<TSchema, ValidateFunction>();
+
+/** One params problem: the path inside the params object and what is wrong. */
+export interface ParamIssue {
+  /** Dotted path, e.g. `train.lr`; empty for the object itself. */
+  readonly path: string;
+  readonly message: string;
+  readonly value: unknown;
+}
+
+/** Objects without an explicit `additionalProperties` reject unknown keys: a typo must not pass silently. */
+function closeObjects(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(closeObjects);
+  if (typeof schema !== "object" || schema === null) return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) out[k] = closeObjects(v);
+  if (out.type === "object" && out.properties !== undefined && out.additionalProperties === undefined) out.additionalProperties = false;
+  return out;
+}
+
+function validatorFor(schema: TSchema): ValidateFunction {
+  let v = compiled.get(schema);
+  if (!v) {
+    v = ajv.compile(closeObjects(schema) as object);
+    compiled.set(schema, v);
+  }
+  return v;
+}
+
+function valueAt(obj: unknown, path: string[]): unknown {
+  let cur = obj;
+  for (const p of path) cur = typeof cur === "object" && cur !== null ? (cur as Record<string, unknown>)[p] : undefined;
+  return cur;
+}
+
+function describe(e: ErrorObject, root: unknown): ParamIssue {
+  const segs = e.instancePath.split("/").slice(1).map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
+  if (e.keyword === "additionalProperties") {
+    const extra = String((e.params as { additionalProperty: string }).additionalProperty);
+    return { path: [...segs, extra].join("."), message: "is not a known param", value: valueAt(root, [...segs, extra]) };
+  }
+  if (e.keyword === "required") {
+    const missing = String((e.params as { missingProperty: string }).missingProperty);
+    return { path: [...segs, missing].join("."), message: "is required", value: undefined };
+  }
+  return { path: segs.join("."), message: e.message ?? e.keyword, value: valueAt(root, segs) };
+}
+
+/**
+ * Validates params against a TypeBox object schema, filling defaults. Returns a fresh object
+ * (the input is not mutated) or every issue found.
+ */
+export function validateParams(schema: TObject, raw: unknown): { ok: true; value: Record<string, unknown> } | { ok: false; issues: ParamIssue[] } {
+  const value = structuredClone(raw ?? {}) as Record<string, unknown>;
+  const validate = validatorFor(schema);
+  if (validate(value)) return { ok: true, value };
+  return { ok: false, issues: (validate.errors ?? []).map((e) => describe(e, value)) };
+}
+
+/** Names the allowed params of a schema, for "did you mean" style fixes. */
+export function knownParams(schema: TObject): string[] {
+  return Object.keys(schema.properties ?? {});
+}

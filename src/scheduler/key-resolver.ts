@@ -1,0 +1,120 @@
+import fs from "node:fs";
+import { fileURLToPath } from "node:url";
+import { SluiceError } from "../errors.ts";
+import type { Plan, StepNode } from "../graph/index.ts";
+import { cacheKeyOf, keyRecord, type CacheKey, type KeyRecord } from "../hash/cache-key.ts";
+import type { CodeFiles } from "../hash/explain.ts";
+import type { ActionCache } from "../store/action-cache.ts";
+import type { CacheDb } from "../store/cache-db.ts";
+import type { Claims } from "../store/claims.ts";
+import type { LocalCas } from "../store/local-cas.ts";
+import type { StatCache } from "../store/stat-cache.ts";
+import type { Digest } from "../util/canonical-json.ts";
+import type { ResolvedInput } from "./executor.ts";
+
+/** Fingerprints step code (see hash/code-fingerprint). */
+export interface Fingerprinter {
+  fingerprint(file: string): { digest: Digest; manifest: CodeFiles };
+}
+
+/** The stores and services a run reads and writes. */
+export interface CacheServices {
+  readonly db: CacheDb;
+  readonly cas: LocalCas;
+  readonly statCache: StatCache;
+  readonly actionCache: ActionCache;
+  readonly claims: Claims;
+  readonly fingerprinter: Fingerprinter;
+  /** Epoch ms. */
+  readonly clock: () => number;
+  /** Environment the run sees (declared env vars are read from here). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Outcome of a cache lookup. */
+export type LookupResult =
+  | { readonly hit: true; readonly outputs: Readonly<Record<string, Digest>> }
+  | { readonly hit: false; readonly reason: string; readonly warning?: string };
+
+/** Computes code fingerprints, source digests and cache keys, and decides hits. */
+export class KeyResolver {
+  readonly #s: CacheServices;
+  readonly #pipeline: string;
+  readonly #code = new Map<string, Digest>();
+
+  constructor(services: CacheServices, pipeline: string) {
+    this.#s = services;
+    this.#pipeline = pipeline;
+  }
+
+  /** Fingerprints every step module of the plan (before any step runs) and records the manifests. */
+  fingerprintAll(plan: Plan): void {
+    const manifests: Array<[Digest, CodeFiles]> = [];
+    for (const node of plan.nodes.values()) {
+      if (node.kind !== "step" || this.#code.has(node.step.moduleUrl)) continue;
+      const url = node.step.moduleUrl;
+      if (!url.startsWith("file:")) {
+        throw new SluiceError("SLUICE_DEFINITION_INVALID", `pipeline "${plan.name}" › step "${node.id}": its module ${url} is not a file, so its code cannot be fingerprinted. Declare steps in .ts/.js files.`, { pipeline: plan.name, step: node.id });
+      }
+      const fp = this.#s.fingerprinter.fingerprint(fileURLToPath(url));
+      this.#code.set(url, fp.digest);
+      manifests.push([fp.digest, fp.manifest]);
+    }
+    this.#s.db.transaction(() => {
+      for (const [d, m] of manifests) this.#s.actionCache.putCode(d, m);
+    })();
+  }
+
+  /** Digest of a step's code (after `fingerprintAll`). */
+  codeOf(node: StepNode): Digest {
+    return this.#code.get(node.step.moduleUrl)!;
+  }
+
+  /** Digests every source file and folder; every missing one is named in one error. */
+  async digestSources(plan: Plan): Promise<Map<string, ResolvedInput>> {
+    const sources = [...plan.nodes.values()].filter((n) => n.kind === "source");
+    const missing = sources.filter((n) => !fs.existsSync(n.path));
+    if (missing.length > 0) {
+      const lines = missing.map((n) => `  - ${n.sourceKind} "${n.relPath}" (node "${n.id}", looked for ${n.path})`);
+      throw new SluiceError("SLUICE_INPUT_MISSING", `pipeline "${plan.name}": ${missing.length === 1 ? "an input is" : "inputs are"} missing:\n${lines.join("\n")}\nFix: create ${missing.length === 1 ? "it" : "them"}, or point the pipeline at the right path.`, { pipeline: plan.name, step: missing[0]!.id, path: missing[0]!.path });
+    }
+    const out = new Map<string, ResolvedInput>();
+    await Promise.all(
+      sources.map(async (n) => {
+        const digest = n.sourceKind === "file" ? (await this.#s.statCache.digestFile(n.path)).digest : (await this.#s.statCache.digestDir(n.path)).digest;
+        out.set(n.id, { kind: n.sourceKind, digest, sourcePath: n.path });
+      }),
+    );
+    this.#s.statCache.flush();
+    return out;
+  }
+
+  /** The key of a step instance whose inputs are digested. */
+  keyFor(node: StepNode, inputs: Readonly<Record<string, Digest>>): { key: CacheKey; record: KeyRecord } {
+    const record = keyRecord({ step: node.step.name, code: this.codeOf(node), version: node.step.version, params: node.params, inputs, env: node.step.env, envValues: this.#s.env });
+    return { key: cacheKeyOf(record), record };
+  }
+
+  /** Is there a usable entry? Checks the TTL and that every output object is intact. */
+  lookup(node: StepNode, key: CacheKey): LookupResult {
+    if (node.cache === false) return { hit: false, reason: "cache: false" };
+    const entry = this.#s.actionCache.get(key);
+    if (!entry) return { hit: false, reason: "no cache entry for this key" };
+    if (typeof node.cache === "object" && entry.createdAt + node.cache.ttlMs <= this.#s.clock()) {
+      return { hit: false, reason: `cache entry expired (ttl ${node.cache.ttlMs} ms)` };
+    }
+    for (const [port, digest] of Object.entries(entry.outputs)) {
+      const state = this.#s.cas.check(digest);
+      if (state !== "ok") {
+        const what = `cached output "${port}" (${digest}) is ${state} in the cache`;
+        return { hit: false, reason: `${what}; rerunning`, warning: `${what}; the step reruns to rebuild it` };
+      }
+    }
+    return { hit: true, outputs: entry.outputs };
+  }
+
+  /** Where this pipeline's entries are filed in the action cache. */
+  get pipeline(): string {
+    return this.#pipeline;
+  }
+}

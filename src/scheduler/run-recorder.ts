@@ -1,0 +1,154 @@
+import type { SerializedError } from "../errors.ts";
+import type { LogLine, MetricPoint, RunStore, StepRunRecord, Trigger } from "../store/run-store/index.ts";
+import type { EventSink, RunEvent } from "./events.ts";
+
+/** Who owns the run, for the run record. */
+export interface RunOwner {
+  readonly host: string;
+  readonly pid: number;
+  readonly trigger: Trigger;
+  readonly actor: string;
+  readonly codeDigest: string | null;
+}
+
+/**
+ * Writes a run's events to the run store: the run row at start, step rows and logs and metrics
+ * in batches (every `flushMs`, and at the end), the final status last. Writes are serialised so
+ * they land in event order; the coordinator never waits for them.
+ */
+export class RunRecorder {
+  readonly #store: RunStore;
+  readonly #owner: RunOwner;
+  readonly #flushMs: number;
+  readonly #onError: (err: unknown) => void;
+  readonly #names: ReadonlyMap<string, string>;
+  readonly #steps = new Map<string, StepRunRecord>();
+  readonly #dirty = new Set<string>();
+  #logs: LogLine[] = [];
+  #metrics: MetricPoint[] = [];
+  #chain: Promise<void> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #runId = "";
+
+  constructor(store: RunStore, owner: RunOwner, opts: { flushMs?: number; onError?: (err: unknown) => void; stepNames?: ReadonlyMap<string, string> } = {}) {
+    this.#names = opts.stepNames ?? new Map();
+    this.#store = store;
+    this.#owner = owner;
+    this.#flushMs = opts.flushMs ?? 200;
+    this.#onError = opts.onError ?? (() => {});
+  }
+
+  /** The event sink to hand the coordinator. */
+  readonly sink: EventSink = (e) => this.#on(e);
+
+  #enqueue(work: () => Promise<void>): void {
+    this.#chain = this.#chain.then(work).catch(this.#onError);
+  }
+
+  #step(e: Extract<RunEvent, { stepId: string | null }>): StepRunRecord {
+    const id = e.stepId!;
+    let r = this.#steps.get(id);
+    if (!r) {
+      r = { runId: e.runId, stepId: id, stepName: this.#names.get(id) ?? id, status: "pending", cacheKey: null, inputs: {}, outputs: {}, executor: "inline", worker: null, attempts: 0, startedAt: null, finishedAt: null, durationMs: null, error: null, reason: null };
+      this.#steps.set(id, r);
+    }
+    this.#dirty.add(id);
+    this.#scheduleFlush();
+    return r;
+  }
+
+  #on(e: RunEvent): void {
+    switch (e.type) {
+      case "run.started":
+        this.#runId = e.runId;
+        this.#enqueue(() => this.#store.createRun({
+          id: e.runId, pipeline: e.pipeline, status: "running", params: e.params, trigger: this.#owner.trigger, actor: this.#owner.actor,
+          codeDigest: this.#owner.codeDigest, host: this.#owner.host, pid: this.#owner.pid, startedAt: e.ts, finishedAt: null, error: null, stepCount: e.steps.length,
+        }));
+        return;
+      case "run.finished":
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
+        this.#flush();
+        this.#enqueue(() => this.#store.finishRun(e.runId, e.status, e.ts, e.error as SerializedError | null));
+        return;
+      case "step.queued": {
+        const r = this.#step(e);
+        Object.assign(r, { status: "queued", cacheKey: e.key, executor: e.executor, reason: e.reason });
+        return;
+      }
+      case "step.waiting": {
+        const r = this.#step(e);
+        Object.assign(r, { status: "queued", cacheKey: e.key, reason: `waiting for ${e.holder}` });
+        return;
+      }
+      case "step.started": {
+        const r = this.#step(e);
+        Object.assign(r, { status: "running", cacheKey: e.key, executor: e.executor, worker: e.worker, attempts: e.attempt, startedAt: e.ts, inputs: e.inputs });
+        return;
+      }
+      case "step.cached": {
+        const r = this.#step(e);
+        Object.assign(r, { status: "cached", cacheKey: e.key, inputs: e.inputs, outputs: e.outputs, startedAt: e.ts, finishedAt: e.ts, durationMs: 0, reason: e.source === "peer" ? "made by a concurrent run" : "cache hit" });
+        return;
+      }
+      case "step.succeeded": {
+        const r = this.#step(e);
+        Object.assign(r, { status: "succeeded", outputs: e.outputs, finishedAt: e.ts, durationMs: e.durationMs, attempts: e.attempt });
+        return;
+      }
+      case "step.failed": {
+        const r = this.#step(e);
+        Object.assign(r, { status: "failed", error: e.error, finishedAt: e.ts, durationMs: e.durationMs, attempts: e.attempt });
+        return;
+      }
+      case "step.skipped":
+      case "step.cancelled": {
+        const r = this.#step(e);
+        Object.assign(r, { status: e.type === "step.skipped" ? "skipped" : "cancelled", reason: e.reason, finishedAt: e.ts });
+        return;
+      }
+      case "log":
+        this.#logs.push({ runId: e.runId, stepId: e.stepId, ts: e.ts, level: e.level, msg: e.msg, data: e.data ?? null });
+        this.#scheduleFlush();
+        return;
+      case "metric":
+        this.#metrics.push({ runId: e.runId, stepId: e.stepId, name: e.name, value: e.value, step: e.step, ts: e.ts });
+        this.#scheduleFlush();
+        return;
+      default: {
+        const never: never = e;
+        void never;
+      }
+    }
+  }
+
+  #scheduleFlush(): void {
+    if (this.#timer || !this.#runId) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#flush();
+    }, this.#flushMs);
+    this.#timer.unref();
+  }
+
+  #flush(): void {
+    const rows = [...this.#dirty].map((id) => ({ ...this.#steps.get(id)! }));
+    this.#dirty.clear();
+    const logs = this.#logs;
+    const metrics = this.#metrics;
+    this.#logs = [];
+    this.#metrics = [];
+    if (rows.length) this.#enqueue(() => this.#store.upsertStepRuns(rows));
+    if (logs.length) this.#enqueue(() => this.#store.appendLogs(logs));
+    if (metrics.length) this.#enqueue(() => this.#store.appendMetrics(metrics));
+  }
+
+  /** Resolves once everything seen so far is written. */
+  async drain(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#flush();
+    await this.#chain;
+  }
+}

@@ -1,0 +1,103 @@
+import type { CacheKey, KeyRecord } from "../hash/cache-key.ts";
+import type { CodeFiles } from "../hash/explain.ts";
+import type { Digest } from "../util/canonical-json.ts";
+import type { CacheDb } from "./cache-db.ts";
+
+/** What a cache hit needs: the outputs and when they were made. */
+export interface ActionHit {
+  readonly key: CacheKey;
+  readonly outputs: Readonly<Record<string, Digest>>;
+  readonly createdAt: number;
+}
+
+/** A full action-cache entry. */
+export interface ActionEntry extends ActionHit {
+  /** The key's components, for `explain`. */
+  readonly record: KeyRecord;
+  readonly pipeline: string;
+  readonly stepId: string;
+  readonly runId: string;
+  readonly durationMs: number;
+}
+
+/**
+ * Cache key → output digests, with the key's manifest. Lives in the cache database, so an entry
+ * and the small objects it names commit in one transaction.
+ */
+export class ActionCache {
+  readonly #get;
+  readonly #put;
+  readonly #newest;
+  readonly #putCode;
+  readonly #getCode;
+  readonly #all;
+  readonly #del;
+  readonly #count;
+
+  constructor(db: CacheDb) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS action_cache (
+        key TEXT PRIMARY KEY, outputs TEXT NOT NULL, record TEXT NOT NULL, pipeline TEXT NOT NULL,
+        step_id TEXT NOT NULL, run_id TEXT NOT NULL, created_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS action_cache_by_step ON action_cache (pipeline, step_id, created_at);
+      CREATE TABLE IF NOT EXISTS code_manifests (digest TEXT PRIMARY KEY, manifest TEXT NOT NULL);
+    `);
+    this.#get = db.prepare("SELECT outputs, created_at FROM action_cache WHERE key = ?");
+    this.#put = db.prepare("INSERT OR REPLACE INTO action_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    this.#newest = db.prepare("SELECT * FROM action_cache WHERE pipeline = ? AND step_id = ? AND key != ? ORDER BY created_at DESC, rowid DESC LIMIT 1");
+    this.#putCode = db.prepare("INSERT OR IGNORE INTO code_manifests VALUES (?, ?)");
+    this.#getCode = db.prepare("SELECT manifest FROM code_manifests WHERE digest = ?");
+    this.#all = db.prepare("SELECT key, outputs, created_at FROM action_cache");
+    this.#del = db.prepare("DELETE FROM action_cache WHERE key = ?");
+    this.#count = db.prepare("SELECT COUNT(*) AS n FROM action_cache");
+  }
+
+  /** The entry for a key, or undefined. */
+  get(key: CacheKey): ActionHit | undefined {
+    const row = this.#get.get(key) as { outputs: string; created_at: number } | undefined;
+    return row && { key, outputs: JSON.parse(row.outputs), createdAt: row.created_at };
+  }
+
+  /** Records (or replaces, after `--force`) an entry. */
+  put(e: ActionEntry): void {
+    this.#put.run(e.key, JSON.stringify(e.outputs), JSON.stringify(e.record), e.pipeline, e.stepId, e.runId, e.createdAt, Math.round(e.durationMs));
+  }
+
+  /** The newest entry of the same pipeline step other than `exceptKey`: what `explain` diffs against. */
+  newestFor(pipeline: string, stepId: string, exceptKey: string): ActionEntry | undefined {
+    const r = this.#newest.get(pipeline, stepId, exceptKey) as Record<string, string | number> | undefined;
+    if (!r) return undefined;
+    return {
+      key: r.key as CacheKey, outputs: JSON.parse(r.outputs as string), createdAt: r.created_at as number, record: JSON.parse(r.record as string),
+      pipeline: r.pipeline as string, stepId: r.step_id as string, runId: r.run_id as string, durationMs: r.duration_ms as number,
+    };
+  }
+
+  /** Stores a code manifest once per digest. */
+  putCode(digest: Digest, code: CodeFiles): void {
+    this.#putCode.run(digest, JSON.stringify(code));
+  }
+
+  /** A stored code manifest. */
+  getCode(digest: Digest): CodeFiles | undefined {
+    const r = this.#getCode.get(digest) as { manifest: string } | undefined;
+    return r && JSON.parse(r.manifest);
+  }
+
+  /** Every entry's key, outputs and age (for garbage collection). */
+  list(): ActionHit[] {
+    return (this.#all.all() as Array<{ key: CacheKey; outputs: string; created_at: number }>).map((r) => ({ key: r.key, outputs: JSON.parse(r.outputs), createdAt: r.created_at }));
+  }
+
+  /** Deletes entries. */
+  remove(keys: Iterable<string>): number {
+    let n = 0;
+    for (const k of keys) n += this.#del.run(k).changes;
+    return n;
+  }
+
+  /** Number of entries. */
+  count(): number {
+    return (this.#count.get() as { n: number }).n;
+  }
+}

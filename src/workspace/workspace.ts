@@ -1,0 +1,211 @@
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import type { ResolvedConfig } from "../config/index.ts";
+import { isPipeline, type AnyPipeline } from "../define/index.ts";
+import { SluiceError } from "../errors.ts";
+import { InlineExecutor, ThreadExecutor } from "../executors/index.ts";
+import { buildPlan, type Plan } from "../graph/index.ts";
+import { CodeFingerprinter } from "../hash/code-fingerprint.ts";
+import { createSqliteFingerprintMemo } from "../hash/fingerprint-memo.ts";
+import { fanOut, previewRun, RunCoordinator, RunRecorder, type CacheServices, type EventSink, type RunSummary, type StepPreview } from "../scheduler/index.ts";
+import { ActionCache } from "../store/action-cache.ts";
+import { openCacheDb, type CacheDb } from "../store/cache-db.ts";
+import { Claims, isProcessAlive } from "../store/claims.ts";
+import { LocalCas } from "../store/local-cas.ts";
+import { createSqliteRunStore, type RunStore, type Trigger } from "../store/run-store/index.ts";
+import { StatCache } from "../store/stat-cache.ts";
+
+/** A pipeline file found in `pipelines/`. */
+export interface PipelineInfo {
+  readonly name: string;
+  readonly file: string;
+  readonly description: string | undefined;
+  readonly pipeline: AnyPipeline;
+}
+
+/** Options of one run. */
+export interface RunOptions {
+  /** Raw pipeline params (validated against the pipeline's schema). */
+  readonly params?: Record<string, unknown>;
+  readonly force?: ReadonlySet<string> | "all";
+  readonly concurrency?: number;
+  readonly signal?: AbortSignal;
+  /** Receives every event of the run (progress views, streams). */
+  readonly onEvent?: EventSink;
+  readonly trigger?: Trigger;
+  readonly actor?: string;
+  /** Called with the coordinator once the run has an id (to cancel it from outside). */
+  readonly onStart?: (runId: string, coordinator: RunCoordinator) => void;
+}
+
+/** A sortable run id: time first, then randomness. */
+export function newRunId(now = Date.now()): string {
+  return `r${now.toString(36).padStart(9, "0")}-${randomBytes(4).toString("hex")}`;
+}
+
+const PIPELINE_FILE = /^[^_.][^/]*\.(ts|mts|js|mjs)$/;
+
+/**
+ * A project folder with `pipelines/` and its store: finds and loads pipelines, plans and runs
+ * them, and owns the stores (opened once, closed by `close`).
+ */
+export class Workspace {
+  readonly config: ResolvedConfig;
+  readonly db: CacheDb;
+  readonly cas: LocalCas;
+  readonly statCache: StatCache;
+  readonly actionCache: ActionCache;
+  readonly runs: RunStore;
+  readonly fingerprinter: CodeFingerprinter;
+  readonly #clock: () => number;
+  #threads: ThreadExecutor | undefined;
+  #inline: InlineExecutor;
+  #pipelines: Map<string, PipelineInfo> | undefined;
+
+  private constructor(config: ResolvedConfig, db: CacheDb, runs: RunStore, clock: () => number) {
+    this.config = config;
+    this.db = db;
+    this.runs = runs;
+    this.#clock = clock;
+    this.cas = new LocalCas({ dir: config.cacheDir, db });
+    this.statCache = new StatCache(db);
+    this.actionCache = new ActionCache(db);
+    this.fingerprinter = new CodeFingerprinter({ root: config.root, memo: createSqliteFingerprintMemo(db) });
+    this.#inline = new InlineExecutor(this.cas);
+  }
+
+  /**
+   * Opens the workspace's stores. Runs left `running` by a process that died (kill -9, power
+   * loss) are marked `interrupted`, and their temp files removed.
+   */
+  static async open(config: ResolvedConfig, opts: { clock?: () => number } = {}): Promise<Workspace> {
+    if (!fs.existsSync(config.root) || !fs.statSync(config.root).isDirectory()) {
+      throw new SluiceError("SLUICE_WORKSPACE_INVALID", `workspace ${config.root} does not exist. Pass --workspace DIR or run sluice in a project folder.`, { path: config.root });
+    }
+    const db = openCacheDb(config.cacheDir);
+    const runs = await createSqliteRunStore(path.join(config.cacheDir, "runs.db"));
+    const ws = new Workspace(config, db, runs, opts.clock ?? Date.now);
+    const host = os.hostname();
+    await runs.markInterrupted((h, pid) => h !== host || isProcessAlive(pid));
+    ws.cas.cleanTmp();
+    return ws;
+  }
+
+  /** Every pipeline in `pipelines/` (imports each file). */
+  async pipelines(): Promise<PipelineInfo[]> {
+    if (this.#pipelines) return [...this.#pipelines.values()];
+    const dir = path.join(this.config.root, "pipelines");
+    if (!fs.existsSync(dir)) {
+      throw new SluiceError("SLUICE_WORKSPACE_INVALID", `workspace ${this.config.root} has no pipelines/ folder. Create it and put a pipeline file in it, or pass --workspace DIR.`, { path: dir });
+    }
+    const found = new Map<string, PipelineInfo>();
+    for (const f of fs.readdirSync(dir).filter((f) => PIPELINE_FILE.test(f) && !f.includes(".test.")).sort()) {
+      const file = path.join(dir, f);
+      for (const p of await this.#importPipelines(file)) {
+        const prev = found.get(p.name);
+        if (prev) throw new SluiceError("SLUICE_DEFINITION_INVALID", `pipeline "${p.name}" is defined twice: in ${prev.file} and ${file}. Rename one.`, { pipeline: p.name });
+        found.set(p.name, { name: p.name, file, description: p.description, pipeline: p });
+      }
+    }
+    this.#pipelines = found;
+    return [...found.values()];
+  }
+
+  async #importPipelines(file: string): Promise<AnyPipeline[]> {
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    } catch (err) {
+      if (err instanceof SluiceError) throw err;
+      const msg = ((err as Error)?.message ?? String(err)).split("\n")[0];
+      throw new SluiceError("SLUICE_PIPELINE_LOAD_FAILED", `${file} failed to load: ${msg}. Fix the module (run \`npx tsc --noEmit\` to see type errors).`, { path: file }, { cause: err });
+    }
+    return Object.values(mod).filter(isPipeline).filter((p, i, all) => all.indexOf(p) === i);
+  }
+
+  /** The pipeline of that name; `pipelines/<name>.ts` is tried before scanning the folder. */
+  async load(name: string): Promise<PipelineInfo> {
+    if (!this.#pipelines) {
+      for (const ext of ["ts", "mts", "js", "mjs"]) {
+        const file = path.join(this.config.root, "pipelines", `${name}.${ext}`);
+        if (!fs.existsSync(file)) continue;
+        const p = (await this.#importPipelines(file)).find((x) => x.name === name);
+        if (p) return { name, file, description: p.description, pipeline: p };
+      }
+    }
+    const all = await this.pipelines();
+    const hit = all.find((p) => p.name === name);
+    if (!hit) {
+      throw new SluiceError("SLUICE_PIPELINE_NOT_FOUND", `no pipeline "${name}" in ${path.join(this.config.root, "pipelines")}. ${all.length ? `Pipelines: ${all.map((p) => p.name).join(", ")}.` : "The folder has none."} Run \`sluice ls\` to list them.`, { pipeline: name, known: all.map((p) => p.name) });
+    }
+    return hit;
+  }
+
+  /** Validates params and wiring into a plan (throws every problem at once). */
+  plan(pipeline: AnyPipeline, params: Record<string, unknown> = {}): Plan {
+    return buildPlan(pipeline, params, { root: this.config.root });
+  }
+
+  #services(claims: Claims): CacheServices {
+    return { db: this.db, cas: this.cas, statCache: this.statCache, actionCache: this.actionCache, claims, fingerprinter: this.fingerprinter, clock: this.#clock, env: this.config.env };
+  }
+
+  /** What a run would do, step by step, and why; runs nothing. */
+  async preview(info: PipelineInfo, params: Record<string, unknown> = {}, force?: ReadonlySet<string> | "all"): Promise<StepPreview[]> {
+    const plan = this.plan(info.pipeline, params);
+    this.fingerprinter.invalidate();
+    return previewRun(plan, this.#services(new Claims(this.db, "preview")), { force });
+  }
+
+  /** Plans and runs a pipeline, recording it in the run store. A step failure resolves with status `failed`. */
+  async run(info: PipelineInfo, opts: RunOptions = {}): Promise<RunSummary> {
+    const plan = this.plan(info.pipeline, opts.params ?? {});
+    for (const id of opts.force instanceof Set ? opts.force : []) {
+      if (plan.nodes.get(id)?.kind !== "step") {
+        throw new SluiceError("SLUICE_USAGE", `--force ${id}: pipeline "${plan.name}" has no step "${id}". Steps: ${plan.order.filter((i) => plan.nodes.get(i)!.kind === "step").join(", ")}.`, { pipeline: plan.name, step: id });
+      }
+    }
+    this.fingerprinter.invalidate();
+    const runId = newRunId(this.#clock());
+    const claims = new Claims(this.db, runId);
+    const stepNames = new Map<string, string>();
+    let needsThreads = false;
+    for (const n of plan.nodes.values()) {
+      if (n.kind !== "step") continue;
+      stepNames.set(n.id, n.step.name);
+      needsThreads ||= n.executor === "thread";
+    }
+    if (needsThreads) this.#threads ??= new ThreadExecutor({ cacheDir: this.config.cacheDir, threads: this.config.threads });
+    let codeDigest: string | null = null;
+    try {
+      codeDigest = this.fingerprinter.fingerprint(info.file).digest;
+    } catch {
+      codeDigest = null; // the step fingerprints report the import problem with its place
+    }
+    const recorder = new RunRecorder(this.runs, { host: os.hostname(), pid: process.pid, trigger: opts.trigger ?? "api", actor: opts.actor ?? os.userInfo().username, codeDigest }, { stepNames });
+    const emit = fanOut(opts.onEvent ? [recorder.sink, opts.onEvent] : [recorder.sink]);
+    const coordinator = new RunCoordinator({
+      ...this.#services(claims),
+      plan, runId, emit,
+      executors: { inline: this.#inline, ...(this.#threads ? { thread: this.#threads } : {}) },
+      concurrency: opts.concurrency ?? this.config.concurrency,
+      force: opts.force, signal: opts.signal, trigger: opts.trigger ?? "api", actor: opts.actor,
+    });
+    opts.onStart?.(runId, coordinator);
+    const summary = await coordinator.run();
+    await recorder.drain();
+    return summary;
+  }
+
+  /** Closes pools and stores. */
+  async close(): Promise<void> {
+    await this.#threads?.close();
+    this.#threads = undefined;
+    await this.runs.close();
+    this.statCache.flush();
+    this.db.close();
+  }
+}
