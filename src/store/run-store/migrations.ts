@@ -1,0 +1,153 @@
+/**
+ * Run-store schema migrations, in code (no files read at runtime), applied with Kysely's
+ * `Migrator`. Names sort in order (`0001_initial`, `0002_…`); a shipped migration never changes.
+ *
+ * Two processes may open one database at the same time, so applying migrations must be safe to
+ * race: on PostgreSQL Kysely's migrator already takes an advisory lock inside a transaction; on
+ * SQLite it takes none and runs DDL outside a transaction, so we hold SQLite's write lock
+ * (`BEGIN IMMEDIATE`, waiting up to the busy timeout) for the whole migration. The loser then
+ * finds every migration applied and does nothing.
+ */
+import { type Kysely, type Migration, Migrator, PostgresAdapter, SqliteAdapter, sql } from "kysely";
+import { SluiceError } from "../../errors.ts";
+
+/** The SQL dialects the run store supports. */
+export type RunStoreDialect = "sqlite" | "postgres";
+
+/** Names of Kysely's bookkeeping tables for this store, so other stores may share the database. */
+export const RUN_STORE_MIGRATION_TABLE = "sluice_run_store_migration";
+/** Lock table of the run store's migrator. */
+export const RUN_STORE_MIGRATION_LOCK_TABLE = "sluice_run_store_migration_lock";
+
+/** Which dialect a Kysely instance talks, from its adapter. */
+export function dialectOf(db: Kysely<any>): RunStoreDialect {
+  const adapter = db.getExecutor().adapter;
+  if (adapter instanceof SqliteAdapter) return "sqlite";
+  if (adapter instanceof PostgresAdapter) return "postgres";
+  throw new SluiceError(
+    "SLUICE_STORE_FAILED",
+    `run store: unsupported database dialect (${adapter.constructor.name}). Use SQLite or PostgreSQL.`,
+    { adapter: adapter.constructor.name },
+  );
+}
+
+/** An auto-numbered primary key that keeps append order. */
+function seqColumnType(dialect: RunStoreDialect): "integer" | "bigint" {
+  // SQLite: an `integer primary key` is the rowid, numbered on insert. pg: an identity column.
+  return dialect === "sqlite" ? "integer" : "bigint";
+}
+
+/** The run store's migrations for a dialect, keyed by sortable name. */
+export function runStoreMigrations(dialect: RunStoreDialect): Record<string, Migration> {
+  const seqType = seqColumnType(dialect);
+  return {
+    "0001_initial": {
+      async up(db: Kysely<any>): Promise<void> {
+        // No foreign keys: SQLite does not enforce them by default and PostgreSQL does, and both
+        // stores must accept the same writes in the same order (step rows may precede the run row).
+        await db.schema
+          .createTable("runs")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("pipeline", "text", (c) => c.notNull())
+          .addColumn("status", "text", (c) => c.notNull())
+          .addColumn("params", "text", (c) => c.notNull())
+          .addColumn("trigger", "text", (c) => c.notNull())
+          .addColumn("actor", "text", (c) => c.notNull())
+          .addColumn("code_digest", "text")
+          .addColumn("host", "text", (c) => c.notNull())
+          .addColumn("pid", "integer", (c) => c.notNull())
+          .addColumn("started_at", "bigint", (c) => c.notNull())
+          .addColumn("finished_at", "bigint")
+          .addColumn("error", "text")
+          .addColumn("step_count", "integer", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("runs_pipeline_started_at").on("runs").columns(["pipeline", "started_at"]).execute();
+        await db.schema.createIndex("runs_started_at").on("runs").column("started_at").execute();
+        await db.schema.createIndex("runs_status").on("runs").column("status").execute();
+
+        await db.schema
+          .createTable("step_runs")
+          .addColumn("run_id", "text", (c) => c.notNull())
+          .addColumn("step_id", "text", (c) => c.notNull())
+          .addColumn("step_name", "text", (c) => c.notNull())
+          .addColumn("status", "text", (c) => c.notNull())
+          .addColumn("cache_key", "text")
+          .addColumn("inputs", "text", (c) => c.notNull())
+          .addColumn("outputs", "text", (c) => c.notNull())
+          .addColumn("executor", "text", (c) => c.notNull())
+          .addColumn("worker", "text")
+          .addColumn("attempts", "integer", (c) => c.notNull())
+          .addColumn("started_at", "bigint")
+          .addColumn("finished_at", "bigint")
+          .addColumn("duration_ms", "bigint")
+          .addColumn("error", "text")
+          .addColumn("reason", "text")
+          .addPrimaryKeyConstraint("step_runs_pk", ["run_id", "step_id"])
+          .execute();
+
+        await db.schema
+          .createTable("metrics")
+          .addColumn("seq", seqType, (c) => (dialect === "sqlite" ? c.primaryKey() : c.primaryKey().generatedByDefaultAsIdentity()))
+          .addColumn("run_id", "text", (c) => c.notNull())
+          .addColumn("step_id", "text", (c) => c.notNull())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("value", "double precision", (c) => c.notNull())
+          .addColumn("step", "bigint")
+          .addColumn("ts", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("metrics_run_step").on("metrics").columns(["run_id", "step_id", "seq"]).execute();
+
+        await db.schema
+          .createTable("logs")
+          .addColumn("seq", seqType, (c) => (dialect === "sqlite" ? c.primaryKey() : c.primaryKey().generatedByDefaultAsIdentity()))
+          .addColumn("run_id", "text", (c) => c.notNull())
+          .addColumn("step_id", "text")
+          .addColumn("ts", "bigint", (c) => c.notNull())
+          .addColumn("level", "text", (c) => c.notNull())
+          .addColumn("msg", "text", (c) => c.notNull())
+          .addColumn("data", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("logs_run_step").on("logs").columns(["run_id", "step_id", "seq"]).execute();
+      },
+      async down(db: Kysely<any>): Promise<void> {
+        for (const table of ["logs", "metrics", "step_runs", "runs"]) await db.schema.dropTable(table).execute();
+      },
+    },
+  };
+}
+
+/** Applies every pending run-store migration; safe when several processes do it at once. */
+export async function migrateRunStore(db: Kysely<any>): Promise<void> {
+  const dialect = dialectOf(db);
+  const migrations = runStoreMigrations(dialect);
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: RUN_STORE_MIGRATION_TABLE,
+    migrationLockTableName: RUN_STORE_MIGRATION_LOCK_TABLE,
+  });
+  const migrate = async (): Promise<void> => {
+    const { error, results } = await migrator.migrateToLatest();
+    if (error !== undefined) {
+      const failed = results?.find((r) => r.status === "Error")?.migrationName;
+      throw new SluiceError(
+        "SLUICE_STORE_FAILED",
+        `run store: migration ${failed ?? "setup"} failed: ${error instanceof Error ? error.message : String(error)}. ` +
+          "Check that the database is writable and was not written by a newer sluice.",
+        { migration: failed ?? null },
+        { cause: error },
+      );
+    }
+  };
+  if (dialect === "postgres") return migrate();
+
+  // SQLite: one connection per Kysely instance, so these statements all run on it, in order.
+  await sql`begin immediate`.execute(db);
+  try {
+    await migrate();
+  } catch (err) {
+    await sql`rollback`.execute(db);
+    throw err;
+  }
+  await sql`commit`.execute(db);
+}
