@@ -10,6 +10,8 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "off",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "no-console": "error",
+      // `{}` is the empty port record and the identity of conditional option types.
+      "@typescript-eslint/no-empty-object-type": "off",
     },
   },
   { files: ["src/cli/**", "bench/**", "bin/**", "test/**"], rules: { "no-console": "off" } },

@@ -1,1 +1,2 @@
 export * from "./workspace.ts";
+export * from "./prune.ts";

@@ -179,7 +179,7 @@ export class Workspace {
       needsThreads ||= n.executor === "thread";
     }
     if (needsThreads) this.#threads ??= new ThreadExecutor({ cacheDir: this.config.cacheDir, threads: this.config.threads });
-    let codeDigest: string | null = null;
+    let codeDigest: string | null;
     try {
       codeDigest = this.fingerprinter.fingerprint(info.file).digest;
     } catch {
