@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { SluiceError } from "../errors.ts";
-import { validateParams } from "../graph/params.ts";
+import { validateParams } from "../define/params.ts";
 
 /** What `sluice.config.ts` may export (default export). Every key is optional. */
 export const ConfigFileSchema = Type.Object({

@@ -2,3 +2,4 @@ export * from "./ports.ts";
 export * from "./define-step.ts";
 export * from "./define-pipeline.ts";
 export { callerModuleUrl } from "./caller.ts";
+export { validateParams, knownParams, type ParamIssue } from "./params.ts";

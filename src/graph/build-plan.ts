@@ -2,7 +2,7 @@ import { Graph } from "@dagrejs/graphlib";
 import path from "node:path";
 import { SluiceError } from "../errors.ts";
 import { isOutputRef, recordPipeline, type AnyPipeline, type AnyStep, type CachePolicy, type ExecutorKind, type PlanProblem, type PortKind } from "../define/index.ts";
-import { validateParams, type ParamIssue } from "./params.ts";
+import { validateParams, type ParamIssue } from "../define/params.ts";
 import { topoSort } from "./topo-sort.ts";
 
 /** Where an input comes from: a node and one of its output ports. */
