@@ -1,0 +1,513 @@
+import { randomBytes } from "node:crypto";
+import {
+  chmodSync, closeSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
+  renameSync, rmSync, statSync, unlinkSync, writeSync, type BigIntStats,
+} from "node:fs";
+import { chmod, copyFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type Database from "better-sqlite3";
+import { SluiceError } from "../errors.ts";
+import { digestHex, isDigest, sha256, type Digest } from "../util/canonical-json.ts";
+import { hashFile, hashFileSync } from "../util/hash-file.ts";
+import { dirManifestJson, listDirFiles, parseDirManifest, toDirManifest, type DirEntry, type DirManifest } from "./dir-manifest.ts";
+
+/** What `check` finds for a digest. */
+export type ObjectState = "ok" | "missing" | "corrupt";
+
+/** Options of `LocalCas`. */
+export interface LocalCasOptions {
+  /** Cache root; `objects/`, `tmp/` and `quarantine/` live under it. */
+  dir: string;
+  /** The cache database (WAL, busy_timeout set by its opener). */
+  db: Database.Database;
+  /**
+   * Objects up to this size are rows of `cas_inline` instead of files.
+   * @default 16384
+   */
+  inlineMaxBytes?: number;
+}
+
+interface VerifiedRow { size: number; mtime_ns: string; ino: string }
+
+const FILES_AT_ONCE = 4;
+
+function code(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException).code;
+}
+
+function storeFailed(what: string, path: string, err: unknown): SluiceError {
+  return new SluiceError("SLUICE_STORE_FAILED", `cache could not ${what} ${path}: ${(err as Error).message}. Check the cache folder's free space and permissions.`, { path }, { cause: err });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return code(err) === "EPERM"; // alive, owned by someone else
+  }
+}
+
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * Content-addressed store in the local cache folder. Small objects are rows of `cas_inline`;
+ * larger ones are read-only files `objects/<2 hex>/<62 hex>`, written to `tmp/` first, fsynced and
+ * renamed into place, so every write is atomic and idempotent for any number of processes sharing
+ * the folder. Reads verify the digest; a corrupt object is quarantined and reported, never returned.
+ */
+export class LocalCas {
+  /** Cache root. */
+  readonly dir: string;
+  readonly #objectsDir: string;
+  readonly #tmpDir: string;
+  readonly #quarantineDir: string;
+  readonly #inlineMax: number;
+  readonly #insertInline: Database.Statement<[string, number, Buffer, number]>;
+  readonly #getInline: Database.Statement<[string], { bytes: Buffer }>;
+  readonly #hasInline: Database.Statement<[string], { one: number }>;
+  readonly #deleteInline: Database.Statement<[string]>;
+  readonly #listInline: Database.Statement<[], { digest: string; size: number; created_ms: number }>;
+  readonly #inlineTotals: Database.Statement<[], { n: number; bytes: number }>;
+  readonly #getVerified: Database.Statement<[string], VerifiedRow>;
+  readonly #putVerified: Database.Statement<[string, number, string, string]>;
+  readonly #deleteVerified: Database.Statement<[string]>;
+
+  constructor(opts: LocalCasOptions) {
+    this.dir = opts.dir;
+    this.#objectsDir = join(opts.dir, "objects");
+    this.#tmpDir = join(opts.dir, "tmp");
+    this.#quarantineDir = join(opts.dir, "quarantine");
+    this.#inlineMax = opts.inlineMaxBytes ?? 16384;
+    try {
+      mkdirSync(this.#objectsDir, { recursive: true });
+      mkdirSync(this.#tmpDir, { recursive: true });
+    } catch (err) {
+      throw storeFailed("create its folders under", opts.dir, err);
+    }
+    const db = opts.db;
+    db.exec(`CREATE TABLE IF NOT EXISTS cas_inline (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, bytes BLOB NOT NULL, created_ms INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS cas_verified (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns TEXT NOT NULL, ino TEXT NOT NULL);`);
+    this.#insertInline = db.prepare("INSERT OR IGNORE INTO cas_inline (digest, size, bytes, created_ms) VALUES (?, ?, ?, ?)");
+    this.#getInline = db.prepare("SELECT bytes FROM cas_inline WHERE digest = ?");
+    this.#hasInline = db.prepare("SELECT 1 AS one FROM cas_inline WHERE digest = ?");
+    this.#deleteInline = db.prepare("DELETE FROM cas_inline WHERE digest = ?");
+    this.#listInline = db.prepare("SELECT digest, size, created_ms FROM cas_inline");
+    this.#inlineTotals = db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM cas_inline");
+    this.#getVerified = db.prepare("SELECT size, mtime_ns, ino FROM cas_verified WHERE digest = ?");
+    this.#putVerified = db.prepare("INSERT OR REPLACE INTO cas_verified (digest, size, mtime_ns, ino) VALUES (?, ?, ?, ?)");
+    this.#deleteVerified = db.prepare("DELETE FROM cas_verified WHERE digest = ?");
+  }
+
+  /** Store bytes; returns the digest. Sync and idempotent. */
+  putBytes(bytes: Uint8Array): Digest {
+    const digest = sha256(bytes);
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (buf.length <= this.#inlineMax) {
+      this.#insertInline.run(digest, buf.length, buf, Date.now());
+      return digest;
+    }
+    if (this.#checkFile(digest) !== "ok") this.#writeObject(digest, buf);
+    return digest;
+  }
+
+  /**
+   * Store a file's content. With `move: true` the source is consumed: renamed into the store when
+   * it is on the same filesystem (e.g. under `makeTempDir()`) and has no other hard link, else
+   * copied and deleted. Move only files that nothing writes any more.
+   */
+  async putFile(srcPath: string, opts: { move?: boolean } = {}): Promise<{ digest: Digest; size: number }> {
+    let st: BigIntStats;
+    try {
+      st = lstatSync(srcPath, { bigint: true });
+    } catch (err) {
+      if (code(err) === "ENOENT") throw new SluiceError("SLUICE_INPUT_MISSING", `file ${srcPath} to be stored in the cache does not exist. Make sure the step wrote it.`, { path: srcPath }, { cause: err });
+      throw storeFailed("read", srcPath, err);
+    }
+    if (!st.isFile()) {
+      const kind = st.isDirectory() ? "a folder (store it with putDir)" : st.isSymbolicLink() ? "a symlink (store a copy of its target)" : "not a regular file";
+      throw new SluiceError("SLUICE_INPUT_UNSUPPORTED", `${srcPath} is ${kind}; only regular files can be stored with putFile.`, { path: srcPath });
+    }
+    if (st.size <= BigInt(this.#inlineMax)) {
+      const bytes = readFileSync(srcPath);
+      const digest = this.putBytes(bytes);
+      if (opts.move) rmSync(srcPath, { force: true });
+      return { digest, size: bytes.length };
+    }
+    if (opts.move && st.nlink === 1n) {
+      const { digest, size } = await hashFile(srcPath);
+      const final = this.#objectPath(digest);
+      if (this.#checkFile(digest) === "ok") {
+        rmSync(srcPath, { force: true });
+        return { digest, size };
+      }
+      try {
+        this.#fsync(srcPath);
+        chmodSync(srcPath, 0o444);
+        this.#install(srcPath, final);
+        return { digest, size };
+      } catch (err) {
+        // Another filesystem: fall through to copy + delete.
+        if (!(err instanceof SluiceError && code(err.cause) === "EXDEV")) throw err instanceof SluiceError ? err : storeFailed("move", srcPath, err);
+      }
+    }
+    const tmp = this.#tmpName();
+    try {
+      await copyFile(srcPath, tmp);
+      this.#fsync(tmp);
+      const { digest, size } = await hashFile(tmp);
+      await chmod(tmp, 0o444);
+      if (this.#checkFile(digest) === "ok") rmSync(tmp, { force: true });
+      else this.#install(tmp, this.#objectPath(digest));
+      if (opts.move) rmSync(srcPath, { force: true });
+      return { digest, size };
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      if (err instanceof SluiceError) throw err;
+      throw storeFailed("copy", srcPath, err);
+    }
+  }
+
+  /** Store every file of a folder plus its manifest (canonical JSON bytes, an object too); returns the folder digest. */
+  async putDir(srcDir: string, opts: { move?: boolean } = {}): Promise<{ digest: Digest; manifest: DirManifest }> {
+    const files = listDirFiles(srcDir);
+    const entries: DirEntry[] = new Array(files.length);
+    await forEachLimit(files, FILES_AT_ONCE, async (f, i) => {
+      const { digest, size } = await this.putFile(f.absPath, opts);
+      entries[i] = { path: f.path, digest, size, executable: f.executable };
+    });
+    const manifest = toDirManifest(entries);
+    // sha256 of the canonical JSON is exactly dirDigest(manifest).
+    const digest = this.putBytes(Buffer.from(dirManifestJson(manifest), "utf8"));
+    return { digest, manifest };
+  }
+
+  /** Cheap integrity check for every cache hit: inline → present; file → stat matches the stamp recorded when last verified, else re-hash (and record). */
+  check(digest: Digest): ObjectState {
+    if (this.#hasInline.get(this.#valid(digest))) return "ok";
+    return this.#checkFile(digest);
+  }
+
+  /** Bytes of an object, digest verified. Missing → undefined; mismatch → quarantined and SLUICE_CACHE_CORRUPT thrown. */
+  getBytes(digest: Digest): Buffer | undefined {
+    const row = this.#getInline.get(this.#valid(digest));
+    if (row) {
+      if (sha256(row.bytes) === digest) return row.bytes;
+      this.#deleteInline.run(digest);
+      throw this.#corrupt(digest, "table cas_inline", "deleted", sha256(row.bytes));
+    }
+    const path = this.#objectPath(digest);
+    let fd: number;
+    try {
+      fd = openSync(path, "r");
+    } catch (err) {
+      if (code(err) === "ENOENT") return undefined;
+      throw storeFailed("read", path, err);
+    }
+    let bytes: Buffer;
+    let st: BigIntStats;
+    try {
+      st = fstatSync(fd, { bigint: true });
+      bytes = readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    const actual = sha256(bytes);
+    if (actual !== digest) throw this.#corrupt(digest, path, this.#quarantine(digest), actual);
+    this.#record(digest, st);
+    return bytes;
+  }
+
+  /** Path of a verified, read-only file holding the object (inline objects are written out first). Missing → undefined; corrupt → as getBytes. */
+  filePath(digest: Digest): string | undefined {
+    const path = this.#objectPath(digest);
+    const state = this.#checkFile(digest);
+    if (state === "ok") return path;
+    if (state === "corrupt") throw this.#corrupt(digest, path, this.#quarantine(digest), undefined);
+    const row = this.#getInline.get(digest);
+    if (!row) return undefined;
+    const bytes = this.getBytes(digest);
+    if (!bytes) return undefined;
+    this.#writeObject(digest, bytes);
+    return path;
+  }
+
+  /**
+   * Recreate a stored folder at `dest` (created if needed; its files must not exist yet): hard links
+   * where possible, else copies; files read-only. A missing or corrupt member throws
+   * SLUICE_CACHE_CORRUPT, which callers treat as a miss.
+   */
+  async materializeDir(digest: Digest, dest: string): Promise<void> {
+    const m = this.readDirManifest(digest);
+    if (!m) throw new SluiceError("SLUICE_CACHE_CORRUPT", `folder object ${digest} is missing from the cache at ${this.dir}. The step that produced it will rerun.`, { digest, missing: true });
+    mkdirSync(dest, { recursive: true });
+    await forEachLimit(m.entries, FILES_AT_ONCE, async (e) => {
+      const src = this.filePath(e.digest);
+      if (!src) throw new SluiceError("SLUICE_CACHE_CORRUPT", `file "${e.path}" (${e.digest}) of folder object ${digest} is missing from the cache. The step that produced it will rerun.`, { digest, member: e.digest, path: e.path, missing: true });
+      const target = join(dest, ...e.path.split("/"));
+      try {
+        mkdirSync(dirname(target), { recursive: true });
+        // A hard link shares the object's mode (0o444), so executables need their own copy.
+        if (!e.executable) {
+          try {
+            linkSync(src, target);
+            return;
+          } catch (err) {
+            if (!["EXDEV", "EPERM", "EMLINK", "ENOTSUP", "EOPNOTSUPP"].includes(code(err) ?? "")) throw err;
+          }
+        }
+        await copyFile(src, target);
+        await chmod(target, e.executable ? 0o555 : 0o444);
+      } catch (err) {
+        throw storeFailed("write", target, err);
+      }
+    });
+  }
+
+  /** Manifest of a stored folder; undefined when missing. An object that is not a manifest → SLUICE_STORE_FAILED. */
+  readDirManifest(digest: Digest): DirManifest | undefined {
+    const bytes = this.getBytes(digest);
+    if (!bytes) return undefined;
+    const m = parseDirManifest(bytes);
+    if (!m) throw new SluiceError("SLUICE_STORE_FAILED", `cache object ${digest} is not a folder manifest. Pass the digest returned by putDir.`, { digest });
+    return toDirManifest(m.entries);
+  }
+
+  /** Counts and bytes of all objects (`objects`, `bytes`) and of the inline ones among them. An inline object written out by filePath() counts twice. */
+  stats(): { objects: number; bytes: number; inlineObjects: number; inlineBytes: number } {
+    const t = this.#inlineTotals.get()!;
+    let objects = t.n;
+    let bytes = t.bytes;
+    for (const o of this.#listFileObjects()) {
+      objects++;
+      bytes += o.size;
+    }
+    return { objects, bytes, inlineObjects: t.n, inlineBytes: t.bytes };
+  }
+
+  /** Re-hash every object; corrupt ones are quarantined (files) or deleted (rows) and reported. */
+  async verifyAll(onProgress?: (done: number, total: number) => void): Promise<{ checked: number; corrupt: Digest[] }> {
+    const all = this.listObjects();
+    const corrupt: Digest[] = [];
+    let done = 0;
+    for (const o of all) {
+      if (o.inline) {
+        const row = this.#getInline.get(o.digest);
+        if (row && sha256(row.bytes) !== o.digest) {
+          this.#deleteInline.run(o.digest);
+          corrupt.push(o.digest);
+        }
+      } else {
+        const path = this.#objectPath(o.digest);
+        try {
+          const st = statSync(path, { bigint: true });
+          if ((await hashFile(path)).digest === o.digest) this.#record(o.digest, st);
+          else {
+            this.#quarantine(o.digest);
+            corrupt.push(o.digest);
+          }
+        } catch (err) {
+          if (code(err) !== "ENOENT") throw storeFailed("read", path, err); // removed meanwhile: nothing to verify
+        }
+      }
+      onProgress?.(++done, all.length);
+    }
+    return { checked: done, corrupt };
+  }
+
+  /** Every object with size and last-modified time (for garbage collection); an inline object written out by filePath() is listed twice. */
+  listObjects(): Array<{ digest: Digest; size: number; mtimeMs: number; inline: boolean }> {
+    const inline = this.#listInline.all().map((r) => ({ digest: r.digest as Digest, size: r.size, mtimeMs: r.created_ms, inline: true }));
+    return [...inline, ...this.#listFileObjects().map((o) => ({ ...o, inline: false }))];
+  }
+
+  /** Delete objects (ignores missing); returns how many existed. */
+  remove(digests: Iterable<Digest>): number {
+    let removed = 0;
+    for (const d of digests) {
+      let found = this.#deleteInline.run(this.#valid(d)).changes > 0;
+      this.#deleteVerified.run(d);
+      try {
+        unlinkSync(this.#objectPath(d));
+        found = true;
+      } catch (err) {
+        if (code(err) !== "ENOENT") throw storeFailed("delete", this.#objectPath(d), err);
+      }
+      if (found) removed++;
+    }
+    return removed;
+  }
+
+  /**
+   * Remove tmp entries (`<pid>-…`) left by processes that are no longer alive; returns how many.
+   * Liveness is judged on this machine, so do not share one cache folder between machines.
+   */
+  cleanTmp(): number {
+    let removed = 0;
+    for (const name of readdirSync(this.#tmpDir)) {
+      const m = /^(\d+)-/.exec(name);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      if (pid === process.pid || isAlive(pid)) continue;
+      try {
+        rmSync(join(this.#tmpDir, name), { recursive: true, force: true });
+        removed++;
+      } catch {
+        /* unremovable (permissions): left for a person to look at; it is never read */
+      }
+    }
+    return removed;
+  }
+
+  /** A fresh empty folder under `<dir>/tmp` for a step attempt's outputs (same filesystem, so putFile/putDir can move). */
+  makeTempDir(prefix: string): string {
+    const safe = prefix.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 48);
+    return mkdtempSync(join(this.#tmpDir, `${process.pid}-${safe}-`));
+  }
+
+  #valid(digest: Digest): Digest {
+    if (!isDigest(digest)) throw new SluiceError("SLUICE_INTERNAL", `"${String(digest)}" is not a sha256 digest. This is a bug in sluice; please report it.`, { digest });
+    return digest;
+  }
+
+  #objectPath(digest: Digest): string {
+    const hex = digestHex(this.#valid(digest));
+    return join(this.#objectsDir, hex.slice(0, 2), hex.slice(2));
+  }
+
+  #tmpName(): string {
+    return join(this.#tmpDir, `${process.pid}-${randomBytes(8).toString("hex")}`);
+  }
+
+  #fsync(path: string): void {
+    const fd = openSync(path, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  #writeObject(digest: Digest, bytes: Buffer): void {
+    const tmp = this.#tmpName();
+    try {
+      const fd = openSync(tmp, "wx", 0o444);
+      try {
+        for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      this.#install(tmp, this.#objectPath(digest));
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      if (err instanceof SluiceError) throw err;
+      throw storeFailed("write", tmp, err);
+    }
+  }
+
+  /** Renames a complete, fsynced, read-only file into place and records its stamp as verified. */
+  #install(from: string, final: string): void {
+    try {
+      mkdirSync(dirname(final), { recursive: true });
+      renameSync(from, final);
+      this.#record(digestFromPath(final), statSync(final, { bigint: true }));
+    } catch (err) {
+      throw storeFailed("install", final, err);
+    }
+  }
+
+  #record(digest: Digest, st: BigIntStats): void {
+    const row = this.#getVerified.get(digest);
+    if (row && BigInt(row.size) === st.size && row.mtime_ns === st.mtimeNs.toString() && row.ino === st.ino.toString()) return;
+    this.#putVerified.run(digest, Number(st.size), st.mtimeNs.toString(), st.ino.toString());
+  }
+
+  #checkFile(digest: Digest): ObjectState {
+    const path = this.#objectPath(digest);
+    let st: BigIntStats;
+    try {
+      st = statSync(path, { bigint: true });
+    } catch (err) {
+      if (code(err) === "ENOENT") return "missing";
+      throw storeFailed("read", path, err);
+    }
+    if (!st.isFile()) return "corrupt";
+    const row = this.#getVerified.get(digest);
+    if (row && BigInt(row.size) === st.size && row.mtime_ns === st.mtimeNs.toString() && row.ino === st.ino.toString()) return "ok";
+    const actual = this.#hashOrUndefined(path);
+    if (actual === undefined) return "missing";
+    if (actual !== digest) return "corrupt";
+    this.#record(digest, st);
+    return "ok";
+  }
+
+  #hashOrUndefined(path: string): Digest | undefined {
+    try {
+      return hashFileSync(path).digest;
+    } catch (err) {
+      if (code(err) === "ENOENT") return undefined;
+      throw storeFailed("read", path, err);
+    }
+  }
+
+  /** Moves a bad object file to `quarantine/` (kept for inspection, out of every lookup); returns where. */
+  #quarantine(digest: Digest): string {
+    const path = this.#objectPath(digest);
+    const to = join(this.#quarantineDir, `${digestHex(digest)}-${Date.now()}-${process.pid}`);
+    this.#deleteVerified.run(digest);
+    try {
+      mkdirSync(this.#quarantineDir, { recursive: true });
+      renameSync(path, to);
+    } catch (err) {
+      if (code(err) !== "ENOENT") throw storeFailed("quarantine", path, err);
+    }
+    return to;
+  }
+
+  #corrupt(digest: Digest, path: string, movedTo: string, actual: Digest | undefined): SluiceError {
+    return new SluiceError(
+      "SLUICE_CACHE_CORRUPT",
+      `cache object ${digest} at ${path} is corrupt (its bytes hash to ${actual ?? "another digest"}); it was ${movedTo === "deleted" ? "deleted" : `moved to ${movedTo}`}. It is treated as a miss and the step that produced it reruns; if this repeats, check the disk.`,
+      { digest, path, movedTo, actual },
+    );
+  }
+
+  #listFileObjects(): Array<{ digest: Digest; size: number; mtimeMs: number }> {
+    const out: Array<{ digest: Digest; size: number; mtimeMs: number }> = [];
+    for (const prefix of readdirSync(this.#objectsDir)) {
+      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+      let names: string[];
+      try {
+        names = readdirSync(join(this.#objectsDir, prefix));
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const digest = `sha256:${prefix}${name}`;
+        if (!isDigest(digest)) continue;
+        try {
+          const st = statSync(join(this.#objectsDir, prefix, name));
+          out.push({ digest, size: st.size, mtimeMs: st.mtimeMs });
+        } catch {
+          /* removed meanwhile */
+        }
+      }
+    }
+    return out;
+  }
+}
+
+function digestFromPath(objectPath: string): Digest {
+  const parts = objectPath.split(/[\\/]/);
+  return `sha256:${parts.at(-2)}${parts.at(-1)}` as Digest;
+}
