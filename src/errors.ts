@@ -88,7 +88,8 @@ export interface SerializedError {
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof SluiceError) return { ...err.toJSON(), ...(err.stack ? { stack: err.stack } : {}) };
   if (err instanceof Error) {
-    const code = typeof (err as { code?: unknown }).code === "string" ? (err as { code: string }).code : "SLUICE_STEP_FAILED";
+    const raw = (err as unknown as { code?: unknown }).code;
+    const code = typeof raw === "string" && raw.startsWith("SLUICE_") ? raw : "SLUICE_STEP_FAILED";
     return { code, message: err.message, ...(err.stack ? { stack: err.stack } : {}) };
   }
   return { code: "SLUICE_STEP_FAILED", message: String(err) };
