@@ -46,8 +46,17 @@ export function parseParamFlags(pairs: readonly string[], schema: TObject, comma
     const eq = pair.indexOf("=");
     if (eq <= 0) throw new SluiceError("SLUICE_USAGE", `sluice ${command}: --param ${JSON.stringify(pair)} is not NAME=VALUE. Example: --param top=10.`, { field: pair });
     const path = pair.slice(0, eq).split(".");
+    if (path.some((seg) => seg === "" || seg === "__proto__" || seg === "constructor" || seg === "prototype")) {
+      throw new SluiceError("SLUICE_USAGE", `sluice ${command}: --param ${JSON.stringify(pair)} has an empty or reserved name segment. Use NAME or NAME.FIELD.`, { field: pair });
+    }
     let target = out;
-    for (const seg of path.slice(0, -1)) target = (target[seg] ??= {}) as Record<string, unknown>;
+    for (const seg of path.slice(0, -1)) {
+      const next = Object.hasOwn(target, seg) ? target[seg] : (target[seg] = {});
+      if (typeof next !== "object" || next === null || Array.isArray(next)) {
+        throw new SluiceError("SLUICE_USAGE", `sluice ${command}: --param ${JSON.stringify(pair)} sets a field of "${seg}", which another --param already set to a value. Set the whole object or only its fields.`, { field: pair });
+      }
+      target = next as Record<string, unknown>;
+    }
     target[path.at(-1)!] = coerce(pair.slice(eq + 1), propSchema(schema, path));
   }
   return out;
@@ -56,7 +65,7 @@ export function parseParamFlags(pairs: readonly string[], schema: TObject, comma
 /** A non-negative integer flag, or a usage error naming it. */
 export function intFlag(command: string, name: string, raw: string | undefined, min = 1): number | undefined {
   if (raw === undefined) return undefined;
-  const n = Number(raw);
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(n) || n < min) throw new SluiceError("SLUICE_USAGE", `sluice ${command}: --${name} ${JSON.stringify(raw)} must be a whole number ≥ ${min}.`, { field: name, value: raw });
   return n;
 }
