@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "cache/**", "**/cache/**", "test/fixtures/**/cache/**"] },
+  { ignores: ["node_modules/**", "dist/**", "cache/**", "**/cache/**", "test/fixtures/**/cache/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -15,5 +15,5 @@ export default tseslint.config(
     },
   },
   { files: ["src/cli/**", "bench/**", "bin/**", "test/**"], rules: { "no-console": "off" } },
-  { files: ["bin/**/*.js"], languageOptions: { globals: { process: "readonly", console: "readonly" } } },
+  { files: ["bin/**/*.js", "scripts/**/*.mjs", "src/**/*.mjs"], languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly" } } },
 );

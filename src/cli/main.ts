@@ -1,9 +1,9 @@
-import { createRequire } from "node:module";
 import { ERROR_CODES, SluiceError } from "../errors.ts";
 import { cacheCommand } from "./commands/cache.ts";
 import { lsCommand, runsCommand, showCommand } from "./commands/inspect.ts";
 import { explainCommand, runCommand } from "./commands/run.ts";
 import { processIo, type CliIo } from "./io.ts";
+import { packageVersion } from "../util/package-root.ts";
 
 /** Help text of `sluice`. */
 export const MAIN_HELP = `Usage: sluice <command> [options]
@@ -32,10 +32,6 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   cache: cacheCommand,
 };
 
-function version(): string {
-  return (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
-}
-
 /** Runs one CLI invocation; returns the exit code. Errors become messages, never stack traces. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -44,7 +40,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     return cmd ? 0 : 2;
   }
   if (cmd === "--version" || cmd === "-v") {
-    io.out(`${version()}\n`);
+    io.out(`${packageVersion()}\n`);
     return 0;
   }
   const command = COMMANDS[cmd];

@@ -2,9 +2,9 @@ import { Type, type Static } from "@sinclair/typebox";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { SluiceError } from "../errors.ts";
 import { validateParams } from "../define/params.ts";
+import { TsImporter } from "../util/ts-import.ts";
 
 /** What `sluice.config.ts` may export (default export). Every key is optional. */
 export const ConfigFileSchema = Type.Object({
@@ -58,7 +58,7 @@ async function readConfigFile(root: string): Promise<{ file: string | undefined;
   if (!file) return { file: undefined, value: {} };
   let mod: { default?: unknown };
   try {
-    mod = (await import(`${pathToFileURL(file).href}?mtime=${fs.statSync(file).mtimeMs}`)) as { default?: unknown };
+    mod = (await new TsImporter(root).import(file)) as { default?: unknown };
   } catch (err) {
     const msg = ((err as Error)?.message ?? String(err)).split("\n")[0];
     throw new SluiceError("SLUICE_CONFIG_INVALID", `${file} could not be loaded: ${msg}. Fix the file (it must \`export default { ... }\`) or remove it.`, { source: file }, { cause: err });

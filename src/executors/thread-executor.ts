@@ -11,7 +11,12 @@ export interface ThreadExecutorOptions {
   readonly cacheDir: string;
   /** @default os.availableParallelism() */
   readonly threads?: number;
+  /** Maps a step's module URL to the URL a worker imports (compiled JavaScript for a `.ts` source). */
+  readonly loadableUrl?: (moduleUrl: string) => string;
 }
+
+/** From sources, a small entry registers tsx first; the dist bundle has a plain JavaScript worker. */
+const WORKER_URL = import.meta.url.endsWith(".ts") ? new URL("./thread-entry.mjs", import.meta.url) : new URL("./thread-worker.js", import.meta.url);
 
 /**
  * Runs CPU-bound steps on a Piscina worker-thread pool, one thread per core by default. Workers
@@ -24,12 +29,14 @@ export class ThreadExecutor implements Executor {
   readonly worker = "thread-pool";
   readonly #pool: Piscina;
   readonly #cacheDir: string;
+  readonly #loadableUrl: (moduleUrl: string) => string;
 
   constructor(opts: ThreadExecutorOptions) {
     this.limit = Math.max(1, opts.threads ?? os.availableParallelism());
     this.#cacheDir = opts.cacheDir;
+    this.#loadableUrl = opts.loadableUrl ?? ((u) => u);
     this.#pool = new Piscina({
-      filename: new URL("./thread-entry.mjs", import.meta.url).href,
+      filename: WORKER_URL.href,
       minThreads: 0,
       maxThreads: this.limit,
       idleTimeout: 30_000,
@@ -46,7 +53,7 @@ export class ThreadExecutor implements Executor {
       else gotOutputs(m.outputs);
     });
     const payload: ThreadTaskPayload = {
-      moduleUrl: task.step.moduleUrl,
+      moduleUrl: this.#loadableUrl(task.step.moduleUrl),
       stepName: task.step.name,
       runId: task.runId,
       stepId: task.stepId,

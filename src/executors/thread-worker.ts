@@ -26,6 +26,9 @@ export type WorkerMessage =
   | { readonly type: "metric"; readonly name: string; readonly value: number; readonly step?: number }
   | { readonly type: "result"; readonly outputs: Record<string, ProducedOutput> };
 
+// Stack traces of compiled step modules name their .ts sources.
+process.setSourceMapsEnabled(true);
+
 const stores = new Map<string, LocalCas>();
 const steps = new Map<string, AnyStep>();
 

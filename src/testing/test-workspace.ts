@@ -1,9 +1,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../util/package-root.ts";
 
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 /** A throwaway workspace on disk, laid out from an object literal. */
 export interface TestWorkspace {
@@ -38,12 +37,12 @@ export function createTestWorkspace(files: Readonly<Record<string, string>> = {}
   };
   ws.write("package.json", JSON.stringify({ name: "test-workspace", private: true, type: "module" }, null, 2));
   fs.mkdirSync(path.join(root, "node_modules"), { recursive: true });
-  fs.symlinkSync(PACKAGE_ROOT, path.join(root, "node_modules", "sluice"), "dir");
+  fs.symlinkSync(packageRoot(), path.join(root, "node_modules", "sluice"), "dir");
   for (const [rel, content] of Object.entries(files)) ws.write(rel, content);
   return ws;
 }
 
 /** The sluice package folder (for spawning `bin/sluice.js`). */
 export function sluicePackageRoot(): string {
-  return PACKAGE_ROOT;
+  return packageRoot();
 }

@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import type { ResolvedConfig } from "../config/index.ts";
 import { isPipeline, type AnyPipeline } from "../define/index.ts";
 import { SluiceError } from "../errors.ts";
@@ -17,6 +16,7 @@ import { Claims, isProcessAlive } from "../store/claims.ts";
 import { LocalCas } from "../store/local-cas.ts";
 import { createSqliteRunStore, type RunStore, type Trigger } from "../store/run-store/index.ts";
 import { StatCache } from "../store/stat-cache.ts";
+import { TsImporter } from "../util/ts-import.ts";
 
 /** A pipeline file found in `pipelines/`. */
 export interface PipelineInfo {
@@ -61,6 +61,7 @@ export class Workspace {
   readonly runs: RunStore;
   readonly fingerprinter: CodeFingerprinter;
   readonly #clock: () => number;
+  readonly #importer: TsImporter;
   #threads: ThreadExecutor | undefined;
   #inline: InlineExecutor;
   #pipelines: Map<string, PipelineInfo> | undefined;
@@ -75,6 +76,7 @@ export class Workspace {
     this.actionCache = new ActionCache(db);
     this.fingerprinter = new CodeFingerprinter({ root: config.root, memo: createSqliteFingerprintMemo(db) });
     this.#inline = new InlineExecutor(this.cas);
+    this.#importer = new TsImporter(config.root);
   }
 
   /**
@@ -117,7 +119,7 @@ export class Workspace {
   async #importPipelines(file: string): Promise<AnyPipeline[]> {
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+      mod = await this.#importer.import(file);
     } catch (err) {
       if (err instanceof SluiceError) throw err;
       const msg = ((err as Error)?.message ?? String(err)).split("\n")[0];
@@ -178,7 +180,7 @@ export class Workspace {
       stepNames.set(n.id, n.step.name);
       needsThreads ||= n.executor === "thread";
     }
-    if (needsThreads) this.#threads ??= new ThreadExecutor({ cacheDir: this.config.cacheDir, threads: this.config.threads });
+    if (needsThreads) this.#threads ??= new ThreadExecutor({ cacheDir: this.config.cacheDir, threads: this.config.threads, loadableUrl: (u) => this.#importer.loadableUrl(u) });
     let codeDigest: string | null;
     try {
       codeDigest = this.fingerprinter.fingerprint(info.file).digest;

@@ -79,7 +79,7 @@ describe("content-hashed caching through `sluice run`", () => {
     await run();
     resetCounter();
     const src = ws.read("steps/lib.ts");
-    ws.write("steps/lib.ts", `// a new comment\n${src.replace(/\n  run\(/g, "\n  /* why */ run(").replace(/    count\(stepId\);/g, "        count( stepId )  ;")}`);
+    ws.write("steps/lib.ts", `// a new comment\n${src.replace(/\n {2}run\(/g, "\n  /* why */ run(").replace(/ {4}count\(stepId\);/g, "        count( stepId )  ;")}`);
     age("steps/lib.ts");
     const r = await run();
     expect(Object.values(statuses(r))).toEqual(Array(6).fill("cached"));

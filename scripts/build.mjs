@@ -1,0 +1,27 @@
+// Bundles sluice into dist/ so the CLI and workers start without a TypeScript loader:
+// one ESM graph with shared chunks (the CLI, the public API and sluice/testing share one
+// instance of every module), plus the thread-pool worker. `npm ci` runs it (prepare).
+import { build } from "esbuild";
+import fs from "node:fs";
+
+fs.rmSync(new URL("../dist", import.meta.url), { recursive: true, force: true });
+await build({
+  entryPoints: {
+    index: "src/index.ts",
+    cli: "src/cli/main.ts",
+    testing: "src/testing/index.ts",
+    "thread-worker": "src/executors/thread-worker.ts",
+  },
+  outdir: "dist",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  sourcemap: "linked",
+  // Native, worker-spawning or lazily loaded packages stay in node_modules.
+  external: ["better-sqlite3", "piscina", "typescript", "esbuild", "tsx", "pino", "pino-pretty"],
+  // Bundled CommonJS dependencies (ajv) call require(); give them a real one.
+  banner: { js: 'import { createRequire as __sluiceCreateRequire } from "node:module"; const require = __sluiceCreateRequire(import.meta.url);' },
+  logLevel: "warning",
+});
