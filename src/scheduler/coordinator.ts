@@ -89,6 +89,7 @@ export class RunCoordinator {
   #peerTimer: NodeJS.Timeout | undefined;
   #peerDelay: number;
   #stopping: "failed" | "cancelled" | null = null;
+  #finished = false;
   #error: SerializedError | null = null;
   #done!: () => void;
 
@@ -154,7 +155,7 @@ export class RunCoordinator {
   }
 
   #scheduleBurst(): void {
-    if (this.#burstScheduled) return;
+    if (this.#burstScheduled || this.#finished) return;
     this.#burstScheduled = true;
     setImmediate(() => this.#burst());
   }
@@ -162,6 +163,7 @@ export class RunCoordinator {
   /** One group commit: finish completed steps, decide every ready step, then start the claimed ones. */
   #burst(): void {
     this.#burstScheduled = false;
+    if (this.#finished) return;
     this.#o.db.transaction(() => {
       for (const c of this.#completed.splice(0)) this.#finish(c);
       this.#drainReady();
@@ -394,6 +396,7 @@ export class RunCoordinator {
     this.#skipUnfinished(this.#stopping === "cancelled" ? "run cancelled" : firstFailed ? `not started: step "${firstFailed.node.id}" failed` : "not reached");
     this.#peerWaits.length = 0;
     this.#dispatchQ.length = 0;
+    this.#finished = true;
     this.#done();
   }
 }
