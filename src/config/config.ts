@@ -5,6 +5,7 @@ import path from "node:path";
 import { SluiceError } from "../errors.ts";
 import { validateParams } from "../define/params.ts";
 import { TsImporter } from "../util/ts-import.ts";
+import { LOG_LEVELS, type LogLevelName } from "../log.ts";
 
 /** What `sluice.config.ts` may export (default export). Every key is optional. */
 export const ConfigFileSchema = Type.Object({
@@ -22,6 +23,8 @@ export const ConfigFileSchema = Type.Object({
   port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   /** Runs per pipeline whose outputs `cache prune` keeps. @default 5 */
   keepRuns: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Level of sluice's own diagnostic log (JSON lines on stderr). @default "warn" */
+  logLevel: Type.Optional(Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)))),
 });
 
 /** The config file's shape. */
@@ -37,6 +40,7 @@ export interface ResolvedConfig {
   readonly redisUrl: string | undefined;
   readonly port: number;
   readonly keepRuns: number;
+  readonly logLevel: LogLevelName;
   /** The environment a run sees; steps read their declared variables from here. */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -51,6 +55,7 @@ const ENV_MAP: ReadonlyArray<[string, keyof ConfigFile, "string" | "integer"]> =
   ["SLUICE_DATABASE_URL", "databaseUrl", "string"],
   ["SLUICE_REDIS_URL", "redisUrl", "string"],
   ["SLUICE_PORT", "port", "integer"],
+  ["SLUICE_LOG_LEVEL", "logLevel", "string"],
 ];
 
 async function readConfigFile(root: string): Promise<{ file: string | undefined; value: Record<string, unknown> }> {
@@ -111,6 +116,7 @@ export async function loadConfig(opts: { root?: string; flags?: ConfigFlags; env
     redisUrl: c.redisUrl,
     port: flags.port ?? c.port ?? 7070,
     keepRuns: c.keepRuns ?? 5,
+    logLevel: c.logLevel ?? "warn",
     env: Object.freeze({ ...env }),
   });
 }

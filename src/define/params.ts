@@ -50,6 +50,29 @@ function describe(e: ErrorObject, root: unknown): ParamIssue {
   return { path: segs.join("."), message: e.message ?? e.keyword, value: valueAt(root, segs) };
 }
 
+/** A union of literals fails once per branch; say "must be one of a, b, c" once instead. */
+function mergeUnionIssues(errors: readonly ErrorObject[], root: unknown): ParamIssue[] {
+  const allowed = new Map<string, unknown[]>();
+  for (const e of errors) {
+    if (e.keyword === "const") {
+      const list = allowed.get(e.instancePath) ?? [];
+      list.push((e.params as { allowedValue: unknown }).allowedValue);
+      allowed.set(e.instancePath, list);
+    }
+  }
+  const out: ParamIssue[] = [];
+  for (const e of errors) {
+    if (e.keyword === "const") continue;
+    if (e.keyword === "anyOf" && allowed.has(e.instancePath)) {
+      const base = describe(e, root);
+      out.push({ ...base, message: `must be one of ${allowed.get(e.instancePath)!.map((v) => JSON.stringify(v)).join(", ")}` });
+      continue;
+    }
+    out.push(describe(e, root));
+  }
+  return out;
+}
+
 /**
  * Validates params against a TypeBox object schema, filling defaults. Returns a fresh object
  * (the input is not mutated) or every issue found.
@@ -58,7 +81,7 @@ export function validateParams(schema: TObject, raw: unknown): { ok: true; value
   const value = structuredClone(raw ?? {}) as Record<string, unknown>;
   const validate = validatorFor(schema);
   if (validate(value)) return { ok: true, value };
-  return { ok: false, issues: (validate.errors ?? []).map((e) => describe(e, value)) };
+  return { ok: false, issues: mergeUnionIssues(validate.errors ?? [], value) };
 }
 
 /** Names the allowed params of a schema, for "did you mean" style fixes. */

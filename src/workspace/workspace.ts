@@ -17,6 +17,7 @@ import { LocalCas } from "../store/local-cas.ts";
 import { createSqliteRunStore, type RunStore, type Trigger } from "../store/run-store/index.ts";
 import { StatCache } from "../store/stat-cache.ts";
 import { TsImporter } from "../util/ts-import.ts";
+import { silentLogger, type Logger } from "../log.ts";
 
 /** A pipeline file found in `pipelines/`. */
 export interface PipelineInfo {
@@ -62,12 +63,14 @@ export class Workspace {
   readonly fingerprinter: CodeFingerprinter;
   readonly #clock: () => number;
   readonly #importer: TsImporter;
+  readonly #log: Logger;
   #threads: ThreadExecutor | undefined;
   #inline: InlineExecutor;
   #pipelines: Map<string, PipelineInfo> | undefined;
 
-  private constructor(config: ResolvedConfig, db: CacheDb, runs: RunStore, clock: () => number) {
+  private constructor(config: ResolvedConfig, db: CacheDb, runs: RunStore, clock: () => number, log: Logger) {
     this.config = config;
+    this.#log = log.child({ component: "workspace", root: config.root });
     this.db = db;
     this.runs = runs;
     this.#clock = clock;
@@ -83,16 +86,18 @@ export class Workspace {
    * Opens the workspace's stores. Runs left `running` by a process that died (kill -9, power
    * loss) are marked `interrupted`, and their temp files removed.
    */
-  static async open(config: ResolvedConfig, opts: { clock?: () => number } = {}): Promise<Workspace> {
+  static async open(config: ResolvedConfig, opts: { clock?: () => number; logger?: Logger } = {}): Promise<Workspace> {
     if (!fs.existsSync(config.root) || !fs.statSync(config.root).isDirectory()) {
       throw new SluiceError("SLUICE_WORKSPACE_INVALID", `workspace ${config.root} does not exist. Pass --workspace DIR or run sluice in a project folder.`, { path: config.root });
     }
     const db = openCacheDb(config.cacheDir);
     const runs = await createSqliteRunStore(path.join(config.cacheDir, "runs.db"));
-    const ws = new Workspace(config, db, runs, opts.clock ?? Date.now);
+    const ws = new Workspace(config, db, runs, opts.clock ?? Date.now, opts.logger ?? silentLogger());
     const host = os.hostname();
-    await runs.markInterrupted((h, pid) => h !== host || isProcessAlive(pid));
-    ws.cas.cleanTmp();
+    const interrupted = await runs.markInterrupted((h, pid) => h !== host || isProcessAlive(pid));
+    if (interrupted.length > 0) ws.#log.warn({ runs: interrupted }, "runs left running by a dead process marked interrupted");
+    const removed = ws.cas.cleanTmp();
+    if (removed > 0) ws.#log.info({ removed }, "temp files of dead processes removed");
     return ws;
   }
 
@@ -187,8 +192,14 @@ export class Workspace {
     } catch {
       codeDigest = null; // the step fingerprints report the import problem with its place
     }
-    const recorder = new RunRecorder(this.runs, { host: os.hostname(), pid: process.pid, trigger: opts.trigger ?? "api", actor: opts.actor ?? os.userInfo().username, codeDigest }, { stepNames });
-    const emit = fanOut(opts.onEvent ? [recorder.sink, opts.onEvent] : [recorder.sink]);
+    const log = this.#log.child({ runId, pipeline: plan.name });
+    const recorder = new RunRecorder(this.runs, { host: os.hostname(), pid: process.pid, trigger: opts.trigger ?? "api", actor: opts.actor ?? os.userInfo().username, codeDigest }, {
+      stepNames,
+      onError: (err) => log.error({ err }, "run record write failed"),
+    });
+    const sinks: EventSink[] = [recorder.sink, (e) => log.debug({ event: e }, "run event")];
+    if (opts.onEvent) sinks.push(opts.onEvent);
+    const emit = fanOut(sinks, (err) => log.error({ err }, "event consumer threw"));
     const coordinator = new RunCoordinator({
       ...this.#services(claims),
       plan, runId, emit,
