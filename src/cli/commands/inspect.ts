@@ -73,12 +73,14 @@ export async function runsCommand(argv: string[], io: CliIo): Promise<number> {
 }
 
 /** Help text of `sluice show`. */
-export const SHOW_HELP = `Usage: sluice show <runId> [--logs] [--json]
+export const SHOW_HELP = `Usage: sluice show <runId|latest> [--logs] [--output STEP.PORT] [--json]
 
 One run: params, status, and per step its status, duration, cache key and why it ran.
+"latest" is the newest run.
 
 Options:
       --logs           also print the steps' log lines
+      --output STEP.PORT  print one output artifact's bytes (e.g. report.report > report.md)
       --json           print JSON (run, steps, logs, metrics)
   -w, --workspace DIR  project folder (default: current folder)
   -h, --help           show this help
@@ -86,7 +88,7 @@ Options:
 
 /** `sluice show`. */
 export async function showCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand("show", argv, { logs: { type: "boolean" } });
+  const { values, positionals } = parseCommand("show", argv, { logs: { type: "boolean" }, output: { type: "string" } });
   if (values.help) {
     io.out(SHOW_HELP);
     return 0;
@@ -97,11 +99,24 @@ export async function showCommand(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   return withWorkspace(values.workspace, {}, async (ws) => {
-    const run = await ws.runs.getRun(id);
+    const run = id === "latest" ? (await ws.runs.listRuns({ limit: 1 }))[0] : await ws.runs.getRun(id);
     if (!run) throw new SluiceError("SLUICE_RUN_NOT_FOUND", `no run "${id}" in ${ws.config.cacheDir}. List runs with \`sluice runs\`.`, { runId: id });
-    const steps = await ws.runs.listStepRuns(id);
+    const steps = await ws.runs.listStepRuns(run.id);
+    if (values.output !== undefined) {
+      const [stepId, port] = values.output.split(".");
+      const step = steps.find((s) => s.stepId === stepId);
+      const digest = port ? step?.outputs[port] : undefined;
+      if (!step || !digest) {
+        const known = steps.flatMap((s) => Object.keys(s.outputs).map((p) => `${s.stepId}.${p}`));
+        throw new SluiceError("SLUICE_USAGE", `sluice show: run ${run.id} has no output "${values.output}". Outputs: ${known.join(", ") || "none"}.`, { field: "output" });
+      }
+      const bytes = ws.cas.getBytes(digest as never);
+      if (!bytes) throw new SluiceError("SLUICE_CACHE_CORRUPT", `output ${values.output} (${digest}) is no longer in the cache (pruned or corrupt). Run the pipeline again to rebuild it.`, { digest });
+      io.out(bytes.toString("utf8"));
+      return 0;
+    }
     if (values.json) {
-      printJson(io, { run, steps, logs: await ws.runs.listLogs(id), metrics: await ws.runs.listMetrics(id) });
+      printJson(io, { run, steps, logs: await ws.runs.listLogs(run.id), metrics: await ws.runs.listMetrics(run.id) });
       return 0;
     }
     io.out(`run ${run.id} · ${run.pipeline} · ${run.status}\n`);
@@ -110,7 +125,7 @@ export async function showCommand(argv: string[], io: CliIo): Promise<number> {
     io.out(table(["step", "status", "took", "attempts", "key", "why"], steps.map((s) => [s.stepId, s.status, formatMs(s.durationMs), String(s.attempts), shortDigest(s.cacheKey), s.error ? s.error.message.split("\n")[0]! : s.reason ?? ""])) + "\n");
     if (run.error) io.out(`\n${run.error.code}: ${run.error.message}\n`);
     if (values.logs) {
-      const logs = await ws.runs.listLogs(id);
+      const logs = await ws.runs.listLogs(run.id);
       io.out(logs.length ? `\n${logs.map((l) => `${formatTime(l.ts)} ${l.level.padEnd(5)} ${l.stepId ?? "run"}: ${l.msg}${l.data ? ` ${JSON.stringify(l.data)}` : ""}`).join("\n")}\n` : "\nno log lines\n");
     }
     return 0;
