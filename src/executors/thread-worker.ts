@@ -1,21 +1,15 @@
 import type { MessagePort } from "node:worker_threads";
 import { isStep, type AnyStep, type LogLevel } from "../define/index.ts";
 import { SluiceError, serializeError } from "../errors.ts";
-import type { ProducedOutput, ResolvedInput } from "../scheduler/index.ts";
+import type { ProducedOutput, StepTask } from "../scheduler/index.ts";
 import { openCacheDb } from "../store/cache-db.ts";
 import { LocalCas } from "../store/local-cas.ts";
 import { runStepBody } from "./step-io.ts";
 
 /** What the pool sends a worker: plain data and a port for logs and metrics. */
-export interface ThreadTaskPayload {
+export interface ThreadTaskPayload extends Pick<StepTask, "runId" | "stepId" | "attempt" | "params" | "inputs" | "env"> {
   readonly moduleUrl: string;
   readonly stepName: string;
-  readonly runId: string;
-  readonly stepId: string;
-  readonly attempt: number;
-  readonly params: Readonly<Record<string, unknown>>;
-  readonly inputs: Readonly<Record<string, ResolvedInput>>;
-  readonly env: Readonly<Record<string, string | undefined>>;
   readonly cacheDir: string;
   readonly port: MessagePort;
 }
