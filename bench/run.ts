@@ -1,0 +1,120 @@
+// `npm run bench`: sluice's benchmarks. Every figure is printed beside a floor measured in the
+// same process run (a bare p-queue loop, a bare read stream, `node -e 0`…), as medians of
+// repeated runs. Nothing is asserted: the results are printed and appended to BENCHMARKS.md.
+//
+//   npm run bench                      full run (≈ 3–5 min on 2 cores), appends to BENCHMARKS.md
+//   npm run bench -- --quick           small sizes, for trying the bench itself; writes nothing
+//   npm run bench -- --only a,c        some sections (a = engine + CLI, b, c, d)
+//   npm run bench -- --no-write        do not append to BENCHMARKS.md
+import fs from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { cliBench } from "./cli.ts";
+import { engineBench } from "./engine.ts";
+import { hashBench } from "./hashing.ts";
+import { createBenchWorkspace, PACKAGE_ROOT } from "./lib/bench-workspace.ts";
+import { loadAverages, machineInfo } from "./lib/machine.ts";
+import { markdownTable, textTable, type Row } from "./lib/report.ts";
+import { fmt, msSince, nowNs } from "./lib/stats.ts";
+import { objectHashBench } from "./object-hash.ts";
+import { threadBench } from "./threads.ts";
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    "no-write": { type: "boolean", default: false },
+  },
+});
+const quick = values.quick;
+const only = new Set((values.only ?? "a,b,c,d").split(",").map((s) => s.trim().toLowerCase()));
+const write = !values["no-write"] && !quick && only.size === 4;
+
+const SIZES = quick
+  ? { steps: 500, engineReps: 2, spawns: 3, stepMs: 150, threadReps: 2, bigMiB: 64, bigReps: 2, files: 500, fileReps: 2, samples: 3, sampleMs: 50 }
+  : { steps: 10_000, engineReps: 5, spawns: 7, stepMs: 400, threadReps: 5, bigMiB: 1024, bigReps: 5, files: 10_000, fileReps: 5, samples: 7, sampleMs: 200 };
+
+const BENCHMARKS_MD = path.join(PACKAGE_ROOT, "BENCHMARKS.md");
+const HEADER = `# Benchmarks
+
+Written by \`npm run bench\` (\`bench/run.ts\`); each run appends one section below.
+
+How to read them:
+- Every figure stands beside a **floor measured in the same process run**: the same work done by
+  the bare tool (a p-queue loop over the same DAG, a bare \`createReadStream\` → sha256, re-hashing
+  the files, spawning \`node -e 0\`, canonical JSON + sha256). Ratios to the floor travel between
+  machines far better than absolute times.
+- Each figure is the **median** of repeated runs (counts in the section); the raw samples are in
+  the console output. Warm-up runs are discarded.
+- Nothing is asserted: a missed target is recorded as "NO", never hidden.
+- The machine is shared; the load averages at the start and end of each run are recorded, and a
+  run on a busy machine reads slower than the engine is.
+`;
+
+function log(s: string): void {
+  process.stdout.write(`${s}\n`);
+}
+
+// The exact command, as Markdown: npm passes the script it ran; otherwise rebuild it from argv.
+const extra = process.argv.slice(2).join(" ");
+const script = process.env.npm_lifecycle_event === "bench" ? process.env.npm_lifecycle_script : undefined;
+const commandMd = script
+  ? `\`npm run bench${extra ? ` -- ${extra}` : ""}\`, which ran \`${script}${extra ? ` ${extra}` : ""}\``
+  : `\`${["node", ...process.execArgv, path.relative(PACKAGE_ROOT, process.argv[1]!), ...process.argv.slice(2)].join(" ")}\``;
+
+const machine = machineInfo();
+const startedAt = new Date();
+const loadBefore = loadAverages();
+log(`sluice bench · ${startedAt.toISOString()} · ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB · Node ${machine.node}${quick ? " · QUICK" : ""}`);
+log(`load average (1/5/15 min): ${loadBefore}`);
+const t0 = nowNs();
+const rows: Row[] = [];
+const bw = createBenchWorkspace();
+try {
+  if (only.has("a")) {
+    log(`\na. ${SIZES.steps.toLocaleString("en-US")} no-op inline steps, in process (median of ${SIZES.engineReps}, after one warm-up)`);
+    rows.push(...(await engineBench(bw, { steps: SIZES.steps, reps: SIZES.engineReps, concurrency: 8 }, log)));
+    log(`\na. sluice run chain1000 as a process (median of ${SIZES.spawns} spawns)`);
+    rows.push(...(await cliBench(bw, { spawns: SIZES.spawns }, log)));
+  }
+  if (only.has("b")) {
+    log(`\nb. two CPU-bound thread steps (median of ${SIZES.threadReps}, pool warmed)`);
+    rows.push(...(await threadBench(bw, { stepMs: SIZES.stepMs, reps: SIZES.threadReps }, log)));
+  }
+  if (only.has("c")) {
+    log(`\nc. hashing (median of ${SIZES.bigReps} for the big file, ${SIZES.fileReps} for the small files)`);
+    rows.push(...(await hashBench({ bigMiB: SIZES.bigMiB, bigReps: SIZES.bigReps, files: SIZES.files, fileKiB: 64, fileReps: SIZES.fileReps }, log)));
+  }
+  if (only.has("d")) {
+    log(`\nd. object-hash vs canonical JSON + sha256 (median of ${SIZES.samples} batches)`);
+    rows.push(...objectHashBench({ samples: SIZES.samples, sampleMs: SIZES.sampleMs }, log));
+  }
+} finally {
+  bw.remove();
+}
+const totalS = msSince(t0) / 1000;
+const loadAfter = loadAverages();
+log(`\n${textTable(rows)}\n`);
+const met = rows.filter((r) => r.met === true).length;
+const missed = rows.filter((r) => r.met === false);
+log(`targets: ${met} met, ${missed.length} missed${missed.length ? ` (${missed.map((r) => r.name).join("; ")})` : ""}`);
+log(`bench took ${fmt(totalS, 0)} s; load average at the end: ${loadAfter}`);
+
+if (write) {
+  const section = [
+    `## ${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC`,
+    "",
+    `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB memory, ${machine.os}`,
+    `- Node ${machine.node}`,
+    `- Command: ${commandMd}`,
+    `- Load average (1/5/15 min) at start ${loadBefore}, at end ${loadAfter}; the run took ${fmt(totalS, 0)} s`,
+    `- Repeats: engine ${SIZES.engineReps} runs per case after a warm-up; ${SIZES.spawns} spawns per command; threads ${SIZES.threadReps}; big file ${SIZES.bigReps} per variant; small files ${SIZES.fileReps}; object hashing ${SIZES.samples} batches of ≈ ${SIZES.sampleMs} ms`,
+    `- Targets: ${met} met, ${missed.length} missed`,
+    "",
+    markdownTable(rows),
+    "",
+  ].join("\n");
+  const existing = fs.existsSync(BENCHMARKS_MD) ? fs.readFileSync(BENCHMARKS_MD, "utf8") : HEADER;
+  fs.writeFileSync(BENCHMARKS_MD, `${existing.trimEnd()}\n\n${section}`);
+  log(`appended to ${BENCHMARKS_MD}`);
+}
