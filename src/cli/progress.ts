@@ -36,15 +36,32 @@ export class ProgressView {
         return;
       case "step.started":
         this.#running.set(e.stepId, e.ts);
-        if (!tty) this.#io.err(`  ▶ ${e.stepId}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ""}\n`);
+        if (!tty && !e.mapId) this.#io.err(`  ▶ ${e.stepId}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ""}\n`);
         return;
+      case "step.retrying":
+        this.#running.delete(e.stepId);
+        this.#line(`  ↻ ${e.stepId} attempt ${e.attempt} failed: ${e.error.message.split("\n")[0]}; retrying in ${formatMs(e.delayMs)}`);
+        return;
+      case "map.expanded":
+        this.#total += e.count - 1;
+        this.#line(`  ⋔ map ${e.stepId}: ${e.count.toLocaleString("en-US")} instance${e.count === 1 ? "" : "s"}`);
+        return;
+      case "map.finished": {
+        const c = e.counts;
+        const parts = [`${c.cached.toLocaleString("en-US")} cached`, `${c.succeeded.toLocaleString("en-US")} ran`];
+        if (c.failed) parts.push(`${c.failed} failed`);
+        if (c.skipped) parts.push(`${c.skipped} skipped`);
+        if (c.cancelled) parts.push(`${c.cancelled} cancelled`);
+        this.#line(`  ${e.status === "failed" ? "✗" : "✓"} map ${e.stepId}: ${parts.join(" · ")} ${formatMs(e.durationMs)}`);
+        return;
+      }
       case "step.cached":
         this.#counts.cached++;
         return;
       case "step.succeeded":
         this.#running.delete(e.stepId);
         this.#counts.ran++;
-        this.#line(`  ✓ ${e.stepId} ${formatMs(e.durationMs)}`);
+        if (!e.mapId) this.#line(`  ✓ ${e.stepId} ${formatMs(e.durationMs)}`);
         return;
       case "step.failed":
         this.#running.delete(e.stepId);

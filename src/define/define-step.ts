@@ -3,11 +3,53 @@ import { SluiceError } from "../errors.ts";
 import { callerModuleUrl } from "./caller.ts";
 import { PORT_KINDS, type PortKind, type InputValues, type OutputValues, type Ports } from "./ports.ts";
 
-/** Where a step runs. `inline`: the coordinator's event loop; `thread`: the Piscina pool. */
-export type ExecutorKind = "inline" | "thread";
+/** Where a step runs. `inline`: the coordinator's event loop; `thread`: the Piscina pool; `process`: a child process (command steps). */
+export type ExecutorKind = "inline" | "thread" | "process";
 
 /** Executor kinds this version can run. */
-export const EXECUTOR_KINDS: readonly ExecutorKind[] = ["inline", "thread"];
+export const EXECUTOR_KINDS: readonly ExecutorKind[] = ["inline", "thread", "process"];
+
+/** Retry with exponential backoff and jitter. A step throws `NonRetryableError` to stop retrying. */
+export interface RetryPolicy {
+  /** Attempts in all, the first included. @default 1 */
+  readonly attempts: number;
+  /** Delay before the second attempt; doubles each time, with ±50% jitter. @default 1000 */
+  readonly baseDelayMs?: number;
+  /** Longest delay between attempts. @default 60000 */
+  readonly maxDelayMs?: number;
+}
+
+/** What one attempt needs of the machine; the scheduler never starts more than the machine has. */
+export interface Resources {
+  /** Cores. @default 1 for thread and process steps, 0 for inline steps */
+  readonly cpu?: number;
+  /** Memory in MiB. @default 0 */
+  readonly memoryMb?: number;
+}
+
+/** How attempts of a step run: shared by step declarations and per-instance overrides. */
+export interface RunPolicy {
+  readonly retries?: RetryPolicy;
+  /** An attempt running longer is stopped (a thread step's worker is terminated) and fails as a timeout. */
+  readonly timeoutMs?: number;
+  readonly resources?: Resources;
+}
+
+/** Problems with a run policy, as phrases (empty when valid). */
+export function runPolicyProblems(p: RunPolicy | undefined): string[] {
+  const out: string[] = [];
+  if (!p) return out;
+  const pos = (v: unknown): boolean => typeof v === "number" && Number.isFinite(v) && v > 0;
+  if (p.retries !== undefined) {
+    if (!Number.isInteger(p.retries.attempts) || p.retries.attempts < 1) out.push("retries.attempts must be a whole number ≥ 1");
+    if (p.retries.baseDelayMs !== undefined && !(p.retries.baseDelayMs >= 0)) out.push("retries.baseDelayMs must be ≥ 0");
+    if (p.retries.maxDelayMs !== undefined && !(p.retries.maxDelayMs >= 0)) out.push("retries.maxDelayMs must be ≥ 0");
+  }
+  if (p.timeoutMs !== undefined && !pos(p.timeoutMs)) out.push("timeoutMs must be a positive number");
+  if (p.resources?.cpu !== undefined && !(p.resources.cpu >= 0)) out.push("resources.cpu must be ≥ 0");
+  if (p.resources?.memoryMb !== undefined && !(p.resources.memoryMb >= 0)) out.push("resources.memoryMb must be ≥ 0");
+  return out;
+}
 
 /** `true` (default): cache; `false`: always run; `{ ttlMs }`: entries expire. */
 export type CachePolicy = boolean | { readonly ttlMs: number };
@@ -39,7 +81,7 @@ export interface StepContext<I extends Ports, P> {
 }
 
 /** The declaration passed to `defineStep`. */
-export interface StepDeclaration<I extends Ports, O extends Ports, S extends TObject> {
+export interface StepDeclaration<I extends Ports, O extends Ports, S extends TObject> extends RunPolicy {
   /** Unique within its module; part of the cache key. Letters, digits, `-`, `_`, `.`. */
   readonly name: string;
   readonly description?: string;
@@ -61,7 +103,7 @@ export interface StepDeclaration<I extends Ports, O extends Ports, S extends TOb
 }
 
 /** A declared step: a module-level constant workers can load again by (module URL, name). */
-export interface Step<I extends Ports = Ports, O extends Ports = Ports, S extends TObject = TObject> {
+export interface Step<I extends Ports = Ports, O extends Ports = Ports, S extends TObject = TObject> extends RunPolicy {
   readonly __sluiceStep: true;
   readonly name: string;
   readonly description: string | undefined;
@@ -104,6 +146,7 @@ export function defineStep<I extends Ports = {}, O extends Ports = {}, S extends
   if (typeof cache !== "boolean" && !(typeof cache === "object" && Number.isFinite(cache.ttlMs) && cache.ttlMs > 0)) {
     problems.push("cache must be true, false or { ttlMs: <positive number> }");
   }
+  problems.push(...runPolicyProblems(decl));
   if (decl?.params !== undefined && (decl.params as TSchema).type !== "object") {
     problems.push("params must be a TypeBox object schema: Type.Object({ ... })");
   }
@@ -123,6 +166,9 @@ export function defineStep<I extends Ports = {}, O extends Ports = {}, S extends
     executor,
     cache,
     env: [...(decl.env ?? [])],
+    ...(decl.retries ? { retries: { ...decl.retries } } : {}),
+    ...(decl.timeoutMs !== undefined ? { timeoutMs: decl.timeoutMs } : {}),
+    ...(decl.resources ? { resources: { ...decl.resources } } : {}),
     moduleUrl: moduleUrl!,
     run: decl.run,
   });

@@ -3,3 +3,4 @@ export * from "./define-step.ts";
 export * from "./define-pipeline.ts";
 export { callerModuleUrl } from "./caller.ts";
 export { validateParams, knownParams, type ParamIssue } from "./params.ts";
+export * from "./define-command-step.ts";

@@ -1,7 +1,7 @@
 import { Graph } from "@dagrejs/graphlib";
 import path from "node:path";
 import { SluiceError } from "../errors.ts";
-import { isOutputRef, recordPipeline, type AnyPipeline, type AnyStep, type CachePolicy, type ExecutorKind, type PlanProblem, type PortKind } from "../define/index.ts";
+import { isOutputRef, recordPipeline, type AnyPipeline, type AnyStep, type CachePolicy, type ExecutorKind, type PlanProblem, type PortKind, type RunPolicy } from "../define/index.ts";
 import { validateParams, type ParamIssue } from "../define/params.ts";
 import { topoSort } from "./topo-sort.ts";
 
@@ -10,6 +10,13 @@ export interface InputSource {
   readonly node: string;
   readonly port: string;
   readonly kind: PortKind;
+}
+
+/** A validated `when` gate: the upstream JSON value and its predicate. */
+export interface WhenGate {
+  readonly source: InputSource;
+  readonly test: (value: any) => boolean;
+  readonly label: string;
 }
 
 /** A validated step instance. */
@@ -22,6 +29,16 @@ export interface StepNode {
   readonly inputs: Readonly<Record<string, InputSource>>;
   readonly executor: ExecutorKind;
   readonly cache: CachePolicy;
+  readonly policy: RunPolicy;
+  readonly when: WhenGate | undefined;
+}
+
+/** A validated map: `step` fanned out over the JSON array `over`, the element going to input `as`. */
+export interface MapNode extends Omit<StepNode, "kind"> {
+  readonly kind: "map";
+  readonly over: InputSource;
+  readonly as: string;
+  readonly key: ((item: unknown, index: number) => string | number) | undefined;
 }
 
 /** A validated source file or folder. */
@@ -36,7 +53,7 @@ export interface SourceNode {
 }
 
 /** A node of a plan. */
-export type PlanNode = StepNode | SourceNode;
+export type PlanNode = StepNode | MapNode | SourceNode;
 
 /** A checked, immutable plan: the only thing the scheduler accepts. */
 export interface Plan {
@@ -90,49 +107,65 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
   const nodes = new Map<string, PlanNode>();
   for (const spec of recorded.nodes) g.setNode(spec.id);
 
+  const byId = new Map(recorded.nodes.map((n) => [n.id, n]));
+  /** The kind a reference points at, or a problem. */
+  const resolve = (ref: unknown, consumer: string, field: string, where: string): InputSource | undefined => {
+    const label = field === "when" || field === "over" ? field : `input "${field}"`;
+    if (!isOutputRef(ref)) {
+      problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${where} › ${label}: expected an output reference (e.g. other.outputs.x or p.file(...)), got ${typeof ref}.` });
+      return undefined;
+    }
+    const producer = byId.get(ref.node);
+    if (!producer) {
+      problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${where} › ${label}: no node "${ref.node}" in the pipeline. Add it or wire another output.` });
+      return undefined;
+    }
+    let kind: PortKind | undefined;
+    if (producer.kind === "source") kind = ref.port === producer.sourceKind ? producer.sourceKind : undefined;
+    else if (ref.port in producer.step.outputs) kind = producer.kind === "map" ? "json" : (producer.step.outputs as Record<string, { kind: PortKind }>)[ref.port]!.kind;
+    if (!kind) {
+      const outs = producer.kind === "source" ? [producer.sourceKind] : Object.keys(producer.step.outputs);
+      problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${where} › ${label}: "${ref.node}" has no output "${ref.port}" (outputs: ${outs.join(", ") || "none"}).` });
+      return undefined;
+    }
+    g.setEdge(ref.node, consumer);
+    return { node: ref.node, port: ref.port, kind };
+  };
+  const mismatch = (src: InputSource, want: PortKind, consumer: string, field: string, where: string): boolean => {
+    const label = field === "when" || field === "over" ? field : `input "${field}"`;
+    if (src.kind === want) return false;
+    problems.push({ code: "SLUICE_PORT_TYPE_MISMATCH", pipeline: name, step: consumer, field, message: `${where} › ${label}: expected ${want}, got ${src.kind} from "${src.node}.${src.port}". Wire a ${want} output or add a convert step.` });
+    return true;
+  };
+
   for (const spec of recorded.nodes) {
     if (spec.kind === "source") {
       nodes.set(spec.id, { kind: "source", id: spec.id, sourceKind: spec.sourceKind, path: path.resolve(opts.root, spec.path), relPath: spec.path });
       continue;
     }
-    const where = `pipeline "${name}" › step "${spec.id}"`;
+    const where = `pipeline "${name}" › ${spec.kind === "map" ? "map" : "step"} "${spec.id}"`;
     const step = spec.step;
+    const declared = step.inputs as Record<string, { kind: PortKind }>;
     const inputs: Record<string, InputSource> = {};
     for (const [port, ref] of Object.entries(spec.inputs)) {
-      const want = (step.inputs as Record<string, { kind: PortKind }>)[port];
-      if (!want) {
-        const declared = Object.keys(step.inputs);
-        problems.push({ code: "SLUICE_INPUT_UNKNOWN", pipeline: name, step: spec.id, field: port, message: `${where} › input "${port}": step "${step.name}" declares no such input${declared.length ? ` (inputs: ${declared.join(", ")})` : " (it takes no inputs)"}. Remove it or fix the name.` });
+      const want = declared[port];
+      if (!want || (spec.kind === "map" && port === spec.as)) {
+        const names = Object.keys(declared);
+        problems.push({ code: "SLUICE_INPUT_UNKNOWN", pipeline: name, step: spec.id, field: port, message: want ? `${where} › input "${port}" receives each element of \`over\`; do not wire it in inputs.` : `${where} › input "${port}": step "${step.name}" declares no such input${names.length ? ` (inputs: ${names.join(", ")})` : " (it takes no inputs)"}. Remove it or fix the name.` });
         continue;
       }
-      if (!isOutputRef(ref)) {
-        problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: spec.id, field: port, message: `${where} › input "${port}": expected an output reference (e.g. other.outputs.x or p.file(...)), got ${typeof ref}.` });
-        continue;
-      }
-      const producer = recorded.nodes.find((n) => n.id === ref.node);
-      if (!producer) {
-        problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: spec.id, field: port, message: `${where} › input "${port}": no node "${ref.node}" in the pipeline. Add it or wire another output.` });
-        continue;
-      }
-      let kind: PortKind | undefined;
-      if (producer.kind === "source") kind = ref.port === producer.sourceKind ? producer.sourceKind : undefined;
-      else kind = (producer.step.outputs as Record<string, { kind: PortKind }>)[ref.port]?.kind;
-      if (!kind) {
-        const outs = producer.kind === "source" ? [producer.sourceKind] : Object.keys(producer.step.outputs);
-        problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: spec.id, field: port, message: `${where} › input "${port}": "${ref.node}" has no output "${ref.port}" (outputs: ${outs.join(", ") || "none"}).` });
-        continue;
-      }
-      if (kind !== want.kind) {
-        problems.push({ code: "SLUICE_PORT_TYPE_MISMATCH", pipeline: name, step: spec.id, field: port, message: `${where} › input "${port}": expected ${want.kind}, got ${kind} from "${ref.node}.${ref.port}". Wire a ${want.kind} output or add a convert step.` });
-        continue;
-      }
-      inputs[port] = { node: ref.node, port: ref.port, kind };
-      g.setEdge(ref.node, spec.id);
+      const src = resolve(ref, spec.id, port, where);
+      if (src && !mismatch(src, want.kind, spec.id, port, where)) inputs[port] = src;
     }
-    for (const port of Object.keys(step.inputs)) {
-      if (!(port in spec.inputs)) {
+    for (const port of Object.keys(declared)) {
+      if (!(port in spec.inputs) && !(spec.kind === "map" && port === spec.as)) {
         problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: spec.id, field: port, message: `${where} › input "${port}" is not wired. Pass inputs: { ${port}: <an output> }.` });
       }
+    }
+    let when: WhenGate | undefined;
+    if (spec.when) {
+      const src = resolve(spec.when.ref, spec.id, "when", where);
+      if (src && !mismatch(src, "json", spec.id, "when", where)) when = { source: src, test: spec.when.test, label: spec.when.label };
     }
     const sv = validateParams(step.params, spec.params);
     if (!sv.ok) {
@@ -140,15 +173,26 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
         problems.push({ code: "SLUICE_PARAMS_INVALID", pipeline: name, step: spec.id, field: i.path, message: paramsMessage(where, [i]) + "." });
       }
     }
-    nodes.set(spec.id, {
-      kind: "step",
+    const base = {
       id: spec.id,
       step,
       params: Object.freeze(sv.ok ? sv.value : {}),
       inputs: Object.freeze(inputs),
       executor: spec.executor ?? step.executor,
       cache: spec.cache ?? step.cache,
-    });
+      policy: spec.policy,
+      when,
+    };
+    if (spec.kind === "step") {
+      nodes.set(spec.id, { kind: "step", ...base });
+      continue;
+    }
+    if (declared[spec.as]?.kind !== "json") {
+      problems.push({ code: "SLUICE_INPUT_UNKNOWN", pipeline: name, step: spec.id, field: "as", message: `${where} › as "${spec.as}": step "${step.name}" has no json input of that name to receive each element (inputs: ${Object.keys(declared).join(", ") || "none"}).` });
+      continue;
+    }
+    const over = resolve(spec.over, spec.id, "over", where);
+    if (over && !mismatch(over, "json", spec.id, "over", where)) nodes.set(spec.id, { kind: "map", ...base, over, as: spec.as, key: spec.key });
   }
 
   const sorted = topoSort(g);

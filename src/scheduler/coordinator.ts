@@ -1,12 +1,15 @@
+import os from "node:os";
 import PQueue from "p-queue";
 import type { ExecutorKind } from "../define/index.ts";
 import { SluiceError, serializeError, type SerializedError } from "../errors.ts";
-import type { Plan, StepNode } from "../graph/index.ts";
+import type { MapNode, Plan, StepNode } from "../graph/index.ts";
 import type { CacheKey, KeyRecord } from "../hash/cache-key.ts";
 import type { Digest } from "../util/canonical-json.ts";
 import type { EventSink, RunOutcome, StepOutcome } from "./events.ts";
 import type { Executor, ProducedOutput, ResolvedInput } from "./executor.ts";
 import { KeyResolver, type CacheServices, type LookupResult } from "./key-resolver.ts";
+import { collectPort, expandMap } from "./map-expansion.ts";
+import { backoffMs, shouldRetry } from "./retry-policy.ts";
 
 /** Options of one run. Everything the coordinator touches is passed in. */
 export interface CoordinatorOptions extends CacheServices {
@@ -19,8 +22,14 @@ export interface CoordinatorOptions extends CacheServices {
   /** Step ids to rerun even when cached, or "all". */
   readonly force?: ReadonlySet<string> | "all";
   readonly signal?: AbortSignal;
+  /** After a failure, keep running every branch that does not depend on it (default: start nothing new). */
+  readonly keepGoing?: boolean;
+  /** Cores and memory (MiB) the running steps may claim together. @default cores, total memory */
+  readonly budget?: { readonly cpu: number; readonly memoryMb: number };
   /** How long to wait between looks at a step another process is running: [first, max] ms. */
   readonly peerPollMs?: readonly [number, number];
+  /** Jitter source for retry delays. @default Math.random */
+  readonly random?: () => number;
   readonly trigger?: string;
   readonly actor?: string;
 }
@@ -31,6 +40,9 @@ export interface StepSummary {
   readonly status: StepOutcome;
   readonly durationMs: number | null;
   readonly cacheKey: string | null;
+  readonly attempts: number;
+  /** For an instance of a map: the map's id. */
+  readonly mapId?: string;
 }
 
 /** What `run()` resolves to. */
@@ -40,14 +52,19 @@ export interface RunSummary {
   readonly status: RunOutcome;
   readonly error: SerializedError | null;
   readonly steps: StepSummary[];
-  /** Output digests of every finished step. */
+  /** Output digests of every finished step and map. */
   readonly outputs: ReadonlyMap<string, Readonly<Record<string, Digest>>>;
 }
 
-type Phase = "pending" | "ready" | "waiting" | "dispatch" | "running" | StepOutcome;
+type Phase = "pending" | "ready" | "waiting" | "dispatch" | "running" | "retrying" | StepOutcome;
+const TERMINAL = new Set<Phase>(["cached", "succeeded", "failed", "skipped", "cancelled"]);
 
-interface StepState {
+interface Unit {
+  readonly isMap: false;
   readonly node: StepNode;
+  readonly map: MapState | null;
+  /** The element a map instance receives: input port, digest and bytes (stored only if it runs). */
+  readonly element: { readonly port: string; readonly digest: Digest; readonly bytes: Buffer } | null;
   remaining: number;
   phase: Phase;
   key: CacheKey | null;
@@ -57,10 +74,24 @@ interface StepState {
   startedAt: number;
   durationMs: number | null;
   attempt: number;
+  timer: NodeJS.Timeout | undefined;
 }
 
+interface MapState {
+  readonly isMap: true;
+  readonly node: MapNode;
+  remaining: number;
+  phase: Phase;
+  units: Unit[];
+  open: number;
+  startedAt: number;
+  outputs: Record<string, Digest> | null;
+}
+
+type State = Unit | MapState;
+
 interface Completion {
-  readonly state: StepState;
+  readonly unit: Unit;
   readonly produced?: Record<string, ProducedOutput>;
   readonly error?: unknown;
 }
@@ -73,17 +104,21 @@ interface Completion {
 export class RunCoordinator {
   readonly #o: CoordinatorOptions;
   readonly #keys: KeyResolver;
-  readonly #states = new Map<string, StepState>();
+  readonly #states = new Map<string, State>();
+  readonly #order: Unit[] = [];
   readonly #sourceOutputs = new Map<string, ResolvedInput>();
-  readonly #ready: StepState[] = [];
-  readonly #dispatchQ: StepState[] = [];
-  readonly #peerWaits: StepState[] = [];
+  readonly #ready: State[] = [];
+  readonly #dispatchQ: Unit[] = [];
+  readonly #peerWaits: Unit[] = [];
   readonly #completed: Completion[] = [];
-  readonly #inflight = new Map<string, StepState>();
-  readonly #followers = new Map<string, StepState[]>();
+  readonly #inflight = new Map<string, Unit>();
+  readonly #followers = new Map<string, Unit[]>();
   readonly #runningBy = new Map<ExecutorKind, number>();
+  readonly #retrying = new Set<Unit>();
   readonly #queue: PQueue;
   readonly #abort = new AbortController();
+  readonly #budget: { cpu: number; memoryMb: number };
+  readonly #inUse = { cpu: 0, memoryMb: 0 };
   #running = 0;
   #burstScheduled = false;
   #peerTimer: NodeJS.Timeout | undefined;
@@ -98,26 +133,29 @@ export class RunCoordinator {
     this.#keys = new KeyResolver(opts, opts.plan.name);
     this.#queue = new PQueue({ concurrency: Math.max(1, opts.concurrency) });
     this.#peerDelay = opts.peerPollMs?.[0] ?? 10;
+    this.#budget = { ...(opts.budget ?? { cpu: os.availableParallelism(), memoryMb: Math.floor(os.totalmem() / 2 ** 20) }) };
   }
 
   /** Runs the plan to the end and summarises it. Never throws for a step failure. */
   async run(): Promise<RunSummary> {
     const { plan, runId, emit } = this.#o;
     const t0 = this.#o.clock();
-    const stepIds = plan.order.filter((id) => plan.nodes.get(id)!.kind === "step");
-    emit({ type: "run.started", runId, ts: t0, pipeline: plan.name, params: plan.params, steps: stepIds, trigger: this.#o.trigger ?? "api", actor: this.#o.actor ?? "unknown" });
+    const ids = plan.order.filter((id) => plan.nodes.get(id)!.kind !== "source");
+    emit({ type: "run.started", runId, ts: t0, pipeline: plan.name, params: plan.params, steps: ids, trigger: this.#o.trigger ?? "api", actor: this.#o.actor ?? "unknown" });
     const onAbort = (): void => this.cancel("run cancelled");
     this.#o.signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      this.#keys.fingerprintAll(plan);
-      for (const [id, s] of await this.#keys.digestSources(plan)) this.#sourceOutputs.set(id, s);
-      for (const id of stepIds) {
-        const node = plan.nodes.get(id) as StepNode;
-        const remaining = plan.deps.get(id)!.filter((d) => plan.nodes.get(d)!.kind === "step").length;
-        const st: StepState = { node, remaining, phase: "pending", key: null, record: null, inputs: {}, outputs: null, startedAt: 0, durationMs: null, attempt: 0 };
+      for (const id of ids) {
+        const node = plan.nodes.get(id) as StepNode | MapNode;
+        const remaining = plan.deps.get(id)!.filter((d) => plan.nodes.get(d)!.kind !== "source").length;
+        const st: State = node.kind === "map"
+          ? { isMap: true, node, remaining, phase: "pending", units: [], open: 0, startedAt: 0, outputs: null }
+          : this.#unit(node, null, null, remaining);
         this.#states.set(id, st);
         if (remaining === 0) this.#ready.push(st);
       }
+      this.#keys.fingerprintAll(plan);
+      for (const [id, s] of await this.#keys.digestSources(plan)) this.#sourceOutputs.set(id, s);
       if (this.#o.signal?.aborted) this.cancel("run cancelled");
       await new Promise<void>((resolve) => {
         this.#done = resolve;
@@ -128,30 +166,55 @@ export class RunCoordinator {
       this.#stopping ??= "failed";
       this.#skipUnfinished(`not started: ${this.#error.message.split("\n")[0]}`);
     } finally {
+      this.#finished = true;
       this.#o.signal?.removeEventListener("abort", onAbort);
       clearTimeout(this.#peerTimer);
+      for (const u of this.#retrying) clearTimeout(u.timer);
       this.#o.claims.releaseAll();
     }
     const status: RunOutcome = this.#stopping === "cancelled" ? "cancelled" : this.#error ? "failed" : "succeeded";
     if (status === "cancelled") this.#error ??= { code: "SLUICE_RUN_CANCELLED", message: `run ${runId} of "${plan.name}" was cancelled.` };
     emit({ type: "run.finished", runId, ts: this.#o.clock(), status, durationMs: this.#o.clock() - t0, error: this.#error });
+    return this.#summary(status);
+  }
+
+  #summary(status: RunOutcome): RunSummary {
     const outputs = new Map<string, Record<string, Digest>>();
-    for (const [id, s] of this.#states) if (s.outputs) outputs.set(id, s.outputs);
-    return {
-      runId, pipeline: plan.name, status, error: this.#error, outputs,
-      steps: stepIds.map((id) => {
-        const s = this.#states.get(id);
-        return { id, status: (s?.phase ?? "skipped") as StepOutcome, durationMs: s?.durationMs ?? null, cacheKey: s?.key ?? null };
-      }),
-    };
+    const steps: StepSummary[] = [];
+    const line = (id: string, s: State): StepSummary => ({
+      id, status: (TERMINAL.has(s.phase) ? s.phase : "skipped") as StepOutcome,
+      durationMs: s.isMap ? (s.phase === "pending" ? null : this.#o.clock() - s.startedAt) : s.durationMs,
+      cacheKey: s.isMap ? null : s.key, attempts: s.isMap ? 0 : s.attempt, ...(s.isMap || !s.map ? {} : { mapId: s.map.node.id }),
+    });
+    for (const [id, s] of this.#states) {
+      if (s.outputs) outputs.set(id, s.outputs);
+      steps.push(line(id, s));
+      if (s.isMap) for (const u of s.units) {
+        if (u.outputs) outputs.set(u.node.id, u.outputs);
+        steps.push(line(u.node.id, u));
+      }
+    }
+    return { runId: this.#o.runId, pipeline: this.#o.plan.name, status, error: this.#error, outputs, steps };
   }
 
   /** Starts nothing new and aborts running steps (they end `cancelled`). */
   cancel(reason: string): void {
-    if (this.#stopping === "cancelled") return;
+    if (this.#stopping === "cancelled" || this.#finished) return;
     this.#stopping = "cancelled";
     this.#abort.abort(new SluiceError("SLUICE_RUN_CANCELLED", reason));
+    for (const u of this.#retrying) {
+      clearTimeout(u.timer);
+      this.#o.claims.release(u.key!);
+      this.#terminal(u, "cancelled", "run cancelled while waiting to retry");
+    }
+    this.#retrying.clear();
     this.#scheduleBurst();
+  }
+
+  #unit(node: StepNode, map: MapState | null, element: Unit["element"], remaining: number): Unit {
+    const u: Unit = { isMap: false, node, map, element, remaining, phase: "pending", key: null, record: null, inputs: {}, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined };
+    this.#order.push(u);
+    return u;
   }
 
   #scheduleBurst(): void {
@@ -172,83 +235,34 @@ export class RunCoordinator {
     this.#maybeDone();
   }
 
-  #emitStep(s: StepState, phase: StepOutcome, reason: string): void {
+  #mapId(u: Unit): { mapId?: string } {
+    return u.map ? { mapId: u.map.node.id } : {};
+  }
+
+  /** Puts a unit or map in a final phase, emits it, and moves the graph on. */
+  #terminal(s: State, phase: StepOutcome, reason: string): void {
+    if (TERMINAL.has(s.phase)) return;
     s.phase = phase;
     const { runId, clock, emit } = this.#o;
-    if (phase === "skipped") emit({ type: "step.skipped", runId, ts: clock(), stepId: s.node.id, reason });
-    else if (phase === "cancelled") emit({ type: "step.cancelled", runId, ts: clock(), stepId: s.node.id, reason });
+    const stepId = s.node.id;
+    const extra = s.isMap ? {} : this.#mapId(s);
+    if (phase === "skipped") emit({ type: "step.skipped", runId, ts: clock(), stepId, reason, ...extra });
+    else if (phase === "cancelled") emit({ type: "step.cancelled", runId, ts: clock(), stepId, reason, ...extra });
+    this.#settled(s);
   }
 
-  #drainReady(): void {
-    const ready = this.#ready;
-    for (let i = 0; i < ready.length; i++) {
-      const s = ready[i]!;
-      if (this.#stopping) {
-        this.#emitStep(s, "skipped", this.#stopping === "cancelled" ? "run cancelled" : "not started: an earlier step failed");
-        continue;
-      }
-      this.#decide(s);
-    }
-    ready.length = 0;
-  }
-
-  #inputsOf(s: StepState): Record<string, Digest> {
-    const out: Record<string, Digest> = {};
-    for (const [port, src] of Object.entries(s.node.inputs)) {
-      const source = this.#sourceOutputs.get(src.node);
-      out[port] = source ? source.digest : this.#states.get(src.node)!.outputs![src.port]!;
-    }
-    return out;
-  }
-
-  #decide(s: StepState): void {
-    const { node } = s;
-    s.inputs = this.#inputsOf(s);
-    const k = this.#keys.keyFor(node, s.inputs);
-    s.key = k.key;
-    s.record = k.record;
-    const forced = this.#o.force === "all" || (this.#o.force?.has(node.id) ?? false);
-    const look: LookupResult = forced ? { hit: false, reason: "forced" } : this.#keys.lookup(node, k.key);
-    if (look.hit) {
-      this.#cached(s, look.outputs, "cache");
+  /** After a state turned final: close its map, release or skip what depends on it. */
+  #settled(s: State): void {
+    if (!s.isMap && s.map) {
+      if (--s.map.open === 0) this.#finishMap(s.map);
       return;
     }
-    if (look.warning) this.#log(s, "warn", look.warning);
-    if (node.cache !== false) {
-      const leader = this.#inflight.get(k.key);
-      if (leader) {
-        s.phase = "waiting";
-        const list = this.#followers.get(k.key) ?? [];
-        list.push(s);
-        this.#followers.set(k.key, list);
-        return;
-      }
-      const holder = this.#o.claims.tryAcquire(k.key);
-      if (holder) {
-        s.phase = "waiting";
-        this.#peerWaits.push(s);
-        this.#o.emit({ type: "step.waiting", runId: this.#o.runId, ts: this.#o.clock(), stepId: node.id, key: k.key, holder: `run ${holder.runId} (pid ${holder.pid} on ${holder.host})` });
-        this.#schedulePeerPoll();
-        return;
-      }
-      this.#inflight.set(k.key, s);
-    }
-    s.phase = "dispatch";
-    this.#dispatchQ.push(s);
-    this.#o.emit({ type: "step.queued", runId: this.#o.runId, ts: this.#o.clock(), stepId: node.id, key: k.key, executor: node.executor, reason: look.reason });
+    if (s.phase === "cached" || s.phase === "succeeded") this.#releaseDependents(s.node.id);
+    else this.#skipDescendants(s.node.id, s.phase === "failed" ? `upstream "${s.node.id}" failed` : `upstream "${s.node.id}" was ${s.phase}`);
   }
 
-  #cached(s: StepState, outputs: Readonly<Record<string, Digest>>, source: "cache" | "peer"): void {
-    s.outputs = { ...outputs };
-    s.phase = "cached";
-    s.durationMs = 0;
-    this.#o.emit({ type: "step.cached", runId: this.#o.runId, ts: this.#o.clock(), stepId: s.node.id, key: s.key!, outputs: s.outputs, inputs: s.inputs, source });
-    this.#release(s);
-  }
-
-  /** A finished step: its dependents whose inputs are now all present become ready. */
-  #release(s: StepState): void {
-    for (const d of this.#o.plan.dependents.get(s.node.id) ?? []) {
+  #releaseDependents(id: string): void {
+    for (const d of this.#o.plan.dependents.get(id) ?? []) {
       const ds = this.#states.get(d);
       if (ds && --ds.remaining === 0 && ds.phase === "pending") {
         ds.phase = "ready";
@@ -257,121 +271,325 @@ export class RunCoordinator {
     }
   }
 
-  #log(s: StepState, level: "info" | "warn", msg: string): void {
-    this.#o.emit({ type: "log", runId: this.#o.runId, ts: this.#o.clock(), stepId: s.node.id, level, msg });
+  #skipDescendants(id: string, reason: string): void {
+    for (const d of this.#o.plan.dependents.get(id) ?? []) {
+      const ds = this.#states.get(d);
+      if (ds && (ds.phase === "pending" || ds.phase === "ready")) this.#terminal(ds, "skipped", reason);
+    }
+  }
+
+  #drainReady(): void {
+    const ready = this.#ready;
+    for (let i = 0; i < ready.length; i++) {
+      const s = ready[i]!;
+      if (TERMINAL.has(s.phase)) continue;
+      if (this.#stopping) {
+        this.#terminal(s, "skipped", this.#stopping === "cancelled" ? "run cancelled" : "not started: an earlier step failed");
+        continue;
+      }
+      if (!s.isMap && s.map) {
+        this.#decide(s);
+        continue;
+      }
+      try {
+        if (s.node.when && !this.#whenHolds(s)) continue;
+        if (s.isMap) this.#expand(s);
+        else this.#decide(s);
+      } catch (err) {
+        this.#failState(s, err);
+      }
+    }
+    ready.length = 0;
+  }
+
+  #valueOf(src: { node: string; port: string }): unknown {
+    const d = this.#states.get(src.node)!.outputs![src.port]!;
+    const b = this.#o.cas.getBytes(d);
+    if (!b) throw new SluiceError("SLUICE_CACHE_CORRUPT", `output ${src.node}.${src.port} (${d}) is missing from the cache. Run again: the producing step reruns.`, { digest: d });
+    return JSON.parse(b.toString("utf8"));
+  }
+
+  #whenHolds(s: State): boolean {
+    const gate = s.node.when!;
+    let ok: boolean;
+    try {
+      ok = Boolean(gate.test(this.#valueOf(gate.source)));
+    } catch (err) {
+      throw new SluiceError("SLUICE_STEP_FAILED", `when (${gate.label}) on ${gate.source.node}.${gate.source.port} threw: ${(err as Error)?.message ?? String(err)}`, { field: "when" }, { cause: err });
+    }
+    if (!ok) this.#terminal(s, "skipped", `when ${gate.label} was false`);
+    return ok;
+  }
+
+  #expand(m: MapState): void {
+    m.startedAt = this.#o.clock();
+    m.phase = "running";
+    const over = this.#states.get(m.node.over.node)!.outputs![m.node.over.port]! as Digest;
+    const elements = expandMap(m.node, over, this.#o.cas);
+    this.#o.emit({ type: "map.expanded", runId: this.#o.runId, ts: m.startedAt, stepId: m.node.id, count: elements.length });
+    m.units = elements.map((e) => this.#unit(e.node, m, { port: m.node.as, digest: e.digest, bytes: e.bytes }, 0));
+    m.open = m.units.length;
+    if (m.open === 0) this.#finishMap(m);
+    for (const u of m.units) if (!this.#stopping) this.#decide(u);
+    else this.#terminal(u, "skipped", "not started: an earlier step failed");
+  }
+
+  #finishMap(m: MapState): void {
+    const counts: Record<StepOutcome, number> = { cached: 0, succeeded: 0, failed: 0, skipped: 0, cancelled: 0 };
+    for (const u of m.units) counts[u.phase as StepOutcome]++;
+    const { runId, clock, emit } = this.#o;
+    let status: StepOutcome;
+    if (counts.failed > 0) status = "failed";
+    else if (counts.cancelled > 0) status = "cancelled";
+    else if (counts.skipped > 0) status = "skipped";
+    else {
+      status = counts.succeeded > 0 ? "succeeded" : "cached";
+      try {
+        const outs = m.units.map((u) => u.outputs!);
+        m.outputs = {};
+        for (const [port, spec] of Object.entries(m.node.step.outputs as Record<string, { kind: string }>)) {
+          m.outputs[port] = this.#o.cas.putBytes(collectPort(port, spec.kind, outs, this.#o.cas, m.node.id));
+        }
+      } catch (err) {
+        status = "failed";
+        this.#noteFailure(m.node.id, serializeError(err));
+      }
+    }
+    m.phase = status;
+    emit({ type: "map.finished", runId, ts: clock(), stepId: m.node.id, status, counts, outputs: m.outputs ?? {}, durationMs: clock() - m.startedAt });
+    this.#settled(m);
+  }
+
+  #inputsOf(u: Unit): Record<string, Digest> {
+    const out: Record<string, Digest> = {};
+    for (const [port, src] of Object.entries(u.node.inputs)) {
+      const source = this.#sourceOutputs.get(src.node);
+      out[port] = source ? source.digest : this.#states.get(src.node)!.outputs![src.port]!;
+    }
+    if (u.element) out[u.element.port] = u.element.digest;
+    return out;
+  }
+
+  #decide(u: Unit): void {
+    const { node } = u;
+    u.inputs = this.#inputsOf(u);
+    const k = this.#keys.keyFor(node, u.inputs);
+    u.key = k.key;
+    u.record = k.record;
+    const force = this.#o.force;
+    const forced = force === "all" || (force?.has(node.id) ?? false) || (u.map !== null && (force?.has?.(u.map.node.id) ?? false));
+    const look: LookupResult = forced ? { hit: false, reason: "forced" } : this.#keys.lookup(node, k.key);
+    if (look.hit) {
+      this.#cached(u, look.outputs, "cache");
+      return;
+    }
+    if (look.warning) this.#log(u, "warn", look.warning);
+    if (node.cache !== false) {
+      const leader = this.#inflight.get(k.key);
+      if (leader) {
+        u.phase = "waiting";
+        const list = this.#followers.get(k.key) ?? [];
+        list.push(u);
+        this.#followers.set(k.key, list);
+        return;
+      }
+      const holder = this.#o.claims.tryAcquire(k.key);
+      if (holder) {
+        u.phase = "waiting";
+        this.#peerWaits.push(u);
+        this.#o.emit({ type: "step.waiting", runId: this.#o.runId, ts: this.#o.clock(), stepId: node.id, key: k.key, holder: `run ${holder.runId} (pid ${holder.pid} on ${holder.host})` });
+        this.#schedulePeerPoll();
+        return;
+      }
+      this.#inflight.set(k.key, u);
+    }
+    this.#queueUnit(u, look.reason);
+  }
+
+  #queueUnit(u: Unit, reason: string): void {
+    if (u.element) this.#o.cas.putBytes(u.element.bytes);
+    u.phase = "dispatch";
+    this.#dispatchQ.push(u);
+    this.#o.emit({ type: "step.queued", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key: u.key!, executor: u.node.executor, reason, ...this.#mapId(u) });
+  }
+
+  #cached(u: Unit, outputs: Readonly<Record<string, Digest>>, source: "cache" | "peer"): void {
+    u.outputs = { ...outputs };
+    u.phase = "cached";
+    u.durationMs = 0;
+    this.#o.emit({ type: "step.cached", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key: u.key!, outputs: u.outputs, inputs: u.inputs, source, ...this.#mapId(u) });
+    this.#settled(u);
+  }
+
+  #log(u: Unit, level: "info" | "warn", msg: string): void {
+    this.#o.emit({ type: "log", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, level, msg });
+  }
+
+  #needs(u: Unit): { cpu: number; memoryMb: number } {
+    const r = u.node.policy.resources;
+    return { cpu: r?.cpu ?? (u.node.executor === "inline" ? 0 : 1), memoryMb: r?.memoryMb ?? 0 };
   }
 
   #dispatch(): void {
-    if (this.#stopping) return;
+    if (this.#stopping === "cancelled" || (this.#stopping && !this.#o.keepGoing)) return;
     const q = this.#dispatchQ;
     for (let i = 0; i < q.length; ) {
-      const s = q[i]!;
-      const kind = s.node.executor;
+      const u = q[i]!;
+      const kind = u.node.executor;
       const ex = this.#o.executors[kind];
       if (!ex) {
         q.splice(i, 1);
-        this.#completed.push({ state: s, error: new SluiceError("SLUICE_CONFIG_INVALID", `step "${s.node.id}" wants executor "${kind}", which this run has not started. Use executor "inline" or "thread".`, { step: s.node.id, executor: kind }) });
+        this.#completed.push({ unit: u, error: new SluiceError("SLUICE_CONFIG_INVALID", `step "${u.node.id}" wants executor "${kind}", which this run has not started. Use executor "inline" or "thread".`, { step: u.node.id, executor: kind }) });
         this.#scheduleBurst();
         continue;
       }
       const busy = this.#runningBy.get(kind) ?? 0;
-      if (busy >= ex.limit || this.#running >= this.#o.concurrency) {
+      const need = this.#needs(u);
+      const fits = this.#running === 0 || (this.#inUse.cpu + need.cpu <= this.#budget.cpu && this.#inUse.memoryMb + need.memoryMb <= this.#budget.memoryMb);
+      if (busy >= ex.limit || this.#running >= this.#o.concurrency || !fits) {
         i++;
         continue;
       }
       q.splice(i, 1);
       this.#runningBy.set(kind, busy + 1);
       this.#running++;
-      this.#start(s, ex);
+      this.#inUse.cpu += need.cpu;
+      this.#inUse.memoryMb += need.memoryMb;
+      this.#start(u, ex, need);
     }
   }
 
-  #start(s: StepState, ex: Executor): void {
-    const { node } = s;
+  #start(u: Unit, ex: Executor, need: { cpu: number; memoryMb: number }): void {
+    const { node } = u;
     const { runId, clock, emit } = this.#o;
-    s.phase = "running";
-    s.attempt += 1;
-    s.startedAt = clock();
-    emit({ type: "step.started", runId, ts: s.startedAt, stepId: node.id, key: s.key!, executor: ex.kind, attempt: s.attempt, worker: ex.worker, inputs: s.inputs });
+    u.phase = "running";
+    u.attempt += 1;
+    u.startedAt = clock();
+    emit({ type: "step.started", runId, ts: u.startedAt, stepId: node.id, key: u.key!, executor: ex.kind, attempt: u.attempt, worker: ex.worker, inputs: u.inputs, ...this.#mapId(u) });
     const inputs: Record<string, ResolvedInput> = {};
-    for (const [port, src] of Object.entries(node.inputs)) {
-      inputs[port] = this.#sourceOutputs.get(src.node) ?? { kind: src.kind, digest: s.inputs[port]! };
-    }
+    for (const [port, src] of Object.entries(node.inputs)) inputs[port] = this.#sourceOutputs.get(src.node) ?? { kind: src.kind, digest: u.inputs[port]! };
+    if (u.element) inputs[u.element.port] = { kind: "json", digest: u.element.digest };
     const env: Record<string, string | undefined> = {};
     for (const name of node.step.env) env[name] = this.#o.env[name];
+    const attempt = new AbortController();
+    const timeoutMs = node.policy.timeoutMs;
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => attempt.abort(new SluiceError("SLUICE_STEP_TIMEOUT", `timed out after ${timeoutMs} ms (timeoutMs: ${timeoutMs}). Make the step faster or raise its timeoutMs.`, { step: node.id, timeoutMs })), timeoutMs);
+    const signal = AbortSignal.any([this.#abort.signal, attempt.signal]);
     const task = {
-      runId, stepId: node.id, step: node.step, attempt: s.attempt, params: node.params, inputs, env, signal: this.#abort.signal,
+      runId, stepId: node.id, step: node.step, attempt: u.attempt, params: node.params, inputs, env, signal,
       onLog: (level: "debug" | "info" | "warn" | "error", msg: string, data?: Record<string, unknown>) => emit({ type: "log", runId, ts: clock(), stepId: node.id, level, msg, ...(data ? { data } : {}) }),
       onMetric: (name: string, value: number, step?: number) => emit({ type: "metric", runId, ts: clock(), stepId: node.id, name, value, step: step ?? null }),
     };
+    // A step that ignores its signal still ends for the run when the signal fires.
+    const aborted = new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+    aborted.catch(() => {});
     this.#queue
-      .add(() => ex.execute(task))
+      .add(() => Promise.race([ex.execute(task), aborted]))
       .then(
-        (produced) => this.#completed.push({ state: s, produced: produced as Record<string, ProducedOutput> }),
-        (error: unknown) => this.#completed.push({ state: s, error }),
+        (produced) => this.#completed.push({ unit: u, produced: produced as Record<string, ProducedOutput> }),
+        (error: unknown) => this.#completed.push({ unit: u, error: signal.aborted ? signal.reason : error }),
       )
       .finally(() => {
+        clearTimeout(timer);
         this.#running--;
+        this.#inUse.cpu -= need.cpu;
+        this.#inUse.memoryMb -= need.memoryMb;
         this.#runningBy.set(ex.kind, (this.#runningBy.get(ex.kind) ?? 1) - 1);
         this.#scheduleBurst();
       });
   }
 
+  #noteFailure(id: string, error: SerializedError): void {
+    this.#error ??= { ...error, message: `pipeline "${this.#o.plan.name}" › step "${id}": ${error.message}` };
+    if (!this.#o.keepGoing) this.#stopping ??= "failed";
+  }
+
+  /** A state that failed outside an attempt (a `when` that threw, a map that could not expand). */
+  #failState(s: State, err: unknown): void {
+    const error = serializeError(err);
+    this.#noteFailure(s.node.id, error);
+    s.phase = "failed";
+    this.#o.emit({ type: "step.failed", runId: this.#o.runId, ts: this.#o.clock(), stepId: s.node.id, key: null, error, durationMs: 0, attempt: 0 });
+    this.#settled(s);
+  }
+
   #finish(c: Completion): void {
-    const s = c.state;
-    const { node } = s;
+    const u = c.unit;
+    const { node } = u;
     const { runId, clock, emit } = this.#o;
-    s.durationMs = clock() - s.startedAt;
-    const key = s.key!;
-    if (this.#inflight.get(key) === s) this.#inflight.delete(key);
-    const followers = this.#followers.get(key) ?? [];
-    this.#followers.delete(key);
+    u.durationMs = clock() - u.startedAt;
+    const key = u.key!;
     if (c.error !== undefined || !c.produced) {
-      this.#o.claims.release(key);
       const error = serializeError(c.error);
-      if (this.#abort.signal.aborted && this.#stopping === "cancelled") {
-        this.#emitStep(s, "cancelled", "run cancelled while the step was running");
-      } else {
-        s.phase = "failed";
-        this.#error ??= { ...error, message: `pipeline "${this.#o.plan.name}" › step "${node.id}": ${error.message}` };
-        this.#stopping ??= "failed";
-        emit({ type: "step.failed", runId, ts: clock(), stepId: node.id, key, error, durationMs: s.durationMs, attempt: s.attempt });
+      if (this.#stopping === "cancelled") {
+        this.#release(u, key);
+        this.#terminal(u, "cancelled", "run cancelled while the step was running");
+        return;
       }
-      for (const f of followers) this.#ready.push(f);
+      if (shouldRetry(node.policy.retries, u.attempt, error)) {
+        const delayMs = backoffMs(node.policy.retries!, u.attempt, this.#o.random);
+        u.phase = "retrying";
+        emit({ type: "step.retrying", runId, ts: clock(), stepId: node.id, key, error, attempt: u.attempt, delayMs, ...this.#mapId(u) });
+        this.#retrying.add(u);
+        u.timer = setTimeout(() => {
+          this.#retrying.delete(u);
+          u.phase = "dispatch";
+          this.#dispatchQ.push(u);
+          this.#scheduleBurst();
+        }, delayMs);
+        return;
+      }
+      this.#release(u, key);
+      u.phase = "failed";
+      this.#noteFailure(node.id, error);
+      emit({ type: "step.failed", runId, ts: clock(), stepId: node.id, key, error, durationMs: u.durationMs, attempt: u.attempt, ...this.#mapId(u) });
+      this.#settled(u);
       return;
     }
     const outputs: Record<string, Digest> = {};
     for (const [port, p] of Object.entries(c.produced)) outputs[port] = "digest" in p ? p.digest : this.#o.cas.putBytes(p.bytes);
-    s.outputs = outputs;
-    s.phase = "succeeded";
+    u.outputs = outputs;
+    u.phase = "succeeded";
     if (node.cache !== false) {
-      this.#o.actionCache.put({ key, outputs, record: s.record!, pipeline: this.#o.plan.name, stepId: node.id, runId, createdAt: clock(), durationMs: s.durationMs });
-      this.#o.claims.release(key);
+      this.#o.actionCache.put({ key, outputs, record: u.record!, pipeline: this.#o.plan.name, stepId: node.id, runId, createdAt: clock(), durationMs: u.durationMs });
     }
-    emit({ type: "step.succeeded", runId, ts: clock(), stepId: node.id, key, outputs, durationMs: s.durationMs, attempt: s.attempt });
-    this.#release(s);
+    const followers = this.#release(u, key);
+    emit({ type: "step.succeeded", runId, ts: clock(), stepId: node.id, key, outputs, durationMs: u.durationMs, attempt: u.attempt, ...this.#mapId(u) });
+    this.#settled(u);
     for (const f of followers) this.#cached(f, outputs, "peer");
+  }
+
+  /** Gives up a unit's claim; in-run followers of a failed leader go back to the ready queue. */
+  #release(u: Unit, key: string): Unit[] {
+    if (this.#inflight.get(key) === u) this.#inflight.delete(key);
+    if (u.node.cache !== false) this.#o.claims.release(key);
+    const followers = this.#followers.get(key) ?? [];
+    this.#followers.delete(key);
+    if (u.phase !== "succeeded") {
+      for (const f of followers) this.#ready.push(f);
+      return [];
+    }
+    return followers;
   }
 
   #schedulePeerPoll(): void {
     if (this.#peerTimer) return;
     this.#peerTimer = setTimeout(() => {
       this.#peerTimer = undefined;
+      if (this.#finished) return;
       const waiting = this.#peerWaits.splice(0);
       this.#o.db.transaction(() => {
-        for (const s of waiting) {
+        for (const u of waiting) {
           if (this.#stopping) {
-            this.#emitStep(s, "skipped", this.#stopping === "cancelled" ? "run cancelled" : "not started: an earlier step failed");
+            this.#terminal(u, "skipped", this.#stopping === "cancelled" ? "run cancelled" : "not started: an earlier step failed");
             continue;
           }
-          const look = this.#keys.lookup(s.node, s.key!);
-          if (look.hit) this.#cached(s, look.outputs, "peer");
-          else if (this.#o.claims.tryAcquire(s.key!)) this.#peerWaits.push(s);
+          const look = this.#keys.lookup(u.node, u.key!);
+          if (look.hit) this.#cached(u, look.outputs, "peer");
+          else if (this.#o.claims.tryAcquire(u.key!)) this.#peerWaits.push(u);
           else {
-            this.#inflight.set(s.key!, s);
-            s.phase = "dispatch";
-            this.#dispatchQ.push(s);
-            this.#o.emit({ type: "step.queued", runId: this.#o.runId, ts: this.#o.clock(), stepId: s.node.id, key: s.key!, executor: s.node.executor, reason: "the other run did not finish it" });
+            this.#inflight.set(u.key!, u);
+            this.#queueUnit(u, "the other run did not finish it");
           }
         }
       })();
@@ -383,16 +601,18 @@ export class RunCoordinator {
 
   #skipUnfinished(reason: string): void {
     for (const s of this.#states.values()) {
-      if (s.phase === "pending" || s.phase === "ready" || s.phase === "waiting" || s.phase === "dispatch") this.#emitStep(s, "skipped", reason);
+      if (s.isMap) for (const u of s.units) if (!TERMINAL.has(u.phase)) this.#terminal(u, "skipped", reason);
+      if (!TERMINAL.has(s.phase)) this.#terminal(s, "skipped", reason);
     }
   }
 
   #maybeDone(): void {
-    if (this.#running > 0 || this.#completed.length > 0 || this.#ready.length > 0 || this.#burstScheduled) return;
-    if (this.#dispatchQ.length > 0 && !this.#stopping) return;
+    if (this.#running > 0 || this.#completed.length > 0 || this.#ready.length > 0 || this.#burstScheduled || this.#retrying.size > 0) return;
+    const blocked = this.#stopping === "cancelled" || (this.#stopping !== null && !this.#o.keepGoing);
+    if (this.#dispatchQ.length > 0 && !blocked) return;
     if (this.#peerWaits.length > 0 && !this.#stopping) return;
     if ([...this.#followers.values()].some((l) => l.length > 0) && !this.#stopping) return;
-    const firstFailed = [...this.#states.values()].find((s) => s.phase === "failed");
+    const firstFailed = this.#order.find((s) => s.phase === "failed");
     this.#skipUnfinished(this.#stopping === "cancelled" ? "run cancelled" : firstFailed ? `not started: step "${firstFailed.node.id}" failed` : "not reached");
     this.#peerWaits.length = 0;
     this.#dispatchQ.length = 0;

@@ -51,7 +51,7 @@ export class KeyResolver {
   fingerprintAll(plan: Plan): void {
     const manifests: Array<[Digest, CodeFiles]> = [];
     for (const node of plan.nodes.values()) {
-      if (node.kind !== "step" || this.#code.has(node.step.moduleUrl)) continue;
+      if (node.kind === "source" || this.#code.has(node.step.moduleUrl)) continue;
       const url = node.step.moduleUrl;
       if (!url.startsWith("file:")) {
         throw new SluiceError("SLUICE_DEFINITION_INVALID", `pipeline "${plan.name}" › step "${node.id}": its module ${url} is not a file, so its code cannot be fingerprinted. Declare steps in .ts/.js files.`, { pipeline: plan.name, step: node.id });

@@ -108,6 +108,22 @@ export class RunRecorder {
         Object.assign(r, { status: e.type === "step.skipped" ? "skipped" : "cancelled", reason: e.reason, finishedAt: e.ts });
         return;
       }
+      case "step.retrying": {
+        const r = this.#step(e);
+        Object.assign(r, { status: "queued", error: e.error, attempts: e.attempt, reason: `attempt ${e.attempt} failed; retrying in ${e.delayMs} ms` });
+        return;
+      }
+      case "map.expanded": {
+        const r = this.#step(e);
+        Object.assign(r, { status: "running", startedAt: e.ts, executor: "map", reason: `${e.count} instance${e.count === 1 ? "" : "s"}` });
+        return;
+      }
+      case "map.finished": {
+        const r = this.#step(e);
+        const c = e.counts;
+        Object.assign(r, { status: e.status, outputs: e.outputs, finishedAt: e.ts, durationMs: e.durationMs, reason: `${c.cached} cached · ${c.succeeded} ran${c.failed ? ` · ${c.failed} failed` : ""}${c.skipped ? ` · ${c.skipped} skipped` : ""}${c.cancelled ? ` · ${c.cancelled} cancelled` : ""}` });
+        return;
+      }
       case "log":
         this.#logs.push({ runId: e.runId, stepId: e.stepId, ts: e.ts, level: e.level, msg: e.msg, data: e.data ?? null });
         this.#scheduleFlush();

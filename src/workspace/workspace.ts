@@ -2,10 +2,11 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { ResolvedConfig } from "../config/index.ts";
 import { isPipeline, type AnyPipeline } from "../define/index.ts";
 import { SluiceError } from "../errors.ts";
-import { InlineExecutor, ThreadExecutor } from "../executors/index.ts";
+import { InlineExecutor, ProcessExecutor, ThreadExecutor } from "../executors/index.ts";
 import { buildPlan, type Plan } from "../graph/index.ts";
 import { CodeFingerprinter } from "../hash/code-fingerprint.ts";
 import { createSqliteFingerprintMemo } from "../hash/fingerprint-memo.ts";
@@ -14,7 +15,7 @@ import { ActionCache } from "../store/action-cache.ts";
 import { openCacheDb, type CacheDb } from "../store/cache-db.ts";
 import { Claims, isProcessAlive } from "../store/claims.ts";
 import { LocalCas } from "../store/local-cas.ts";
-import { createSqliteRunStore, type RunStore, type Trigger } from "../store/run-store/index.ts";
+import { createSqliteRunStore, type RunRecord, type RunStore, type Trigger } from "../store/run-store/index.ts";
 import { StatCache } from "../store/stat-cache.ts";
 import { TsImporter } from "../util/ts-import.ts";
 import { silentLogger, type Logger } from "../log.ts";
@@ -40,6 +41,21 @@ export interface RunOptions {
   readonly actor?: string;
   /** Called with the coordinator once the run has an id (to cancel it from outside). */
   readonly onStart?: (runId: string, coordinator: RunCoordinator) => void;
+  /** After a failure, run every branch that does not depend on it. */
+  readonly keepGoing?: boolean;
+  /** Cores and memory (MiB) running steps may claim together (default: this machine's). */
+  readonly budget?: { readonly cpu: number; readonly memoryMb: number };
+}
+
+/** What resuming a run will do: the same pipeline and params, and what changed in the code since. */
+export interface ResumePlan {
+  readonly info: PipelineInfo;
+  readonly params: Record<string, unknown>;
+  readonly from: RunRecord;
+  /** Workspace files whose code changed since the run (empty when unchanged or unknown). */
+  readonly changedFiles: readonly string[];
+  /** Steps whose code fingerprint includes a changed file: they rerun even if they had finished. */
+  readonly affectedSteps: readonly string[];
 }
 
 /** A sortable run id: time first, then randomness. */
@@ -66,6 +82,7 @@ export class Workspace {
   readonly #log: Logger;
   #threads: ThreadExecutor | undefined;
   #inline: InlineExecutor;
+  #process: ProcessExecutor;
   #pipelines: Map<string, PipelineInfo> | undefined;
 
   private constructor(config: ResolvedConfig, db: CacheDb, runs: RunStore, clock: () => number, log: Logger) {
@@ -79,6 +96,7 @@ export class Workspace {
     this.actionCache = new ActionCache(db);
     this.fingerprinter = new CodeFingerprinter({ root: config.root, memo: createSqliteFingerprintMemo(db) });
     this.#inline = new InlineExecutor(this.cas);
+    this.#process = new ProcessExecutor(this.cas, { env: config.env });
     this.#importer = new TsImporter(config.root);
   }
 
@@ -171,8 +189,8 @@ export class Workspace {
   async run(info: PipelineInfo, opts: RunOptions = {}): Promise<RunSummary> {
     const plan = this.plan(info.pipeline, opts.params ?? {});
     for (const id of opts.force instanceof Set ? opts.force : []) {
-      if (plan.nodes.get(id)?.kind !== "step") {
-        throw new SluiceError("SLUICE_USAGE", `--force ${id}: pipeline "${plan.name}" has no step "${id}". Steps: ${plan.order.filter((i) => plan.nodes.get(i)!.kind === "step").join(", ")}.`, { pipeline: plan.name, step: id });
+      if ((plan.nodes.get(id)?.kind ?? "source") === "source") {
+        throw new SluiceError("SLUICE_USAGE", `--force ${id}: pipeline "${plan.name}" has no step "${id}". Steps: ${plan.order.filter((i) => plan.nodes.get(i)!.kind !== "source").join(", ")}.`, { pipeline: plan.name, step: id });
       }
     }
     this.fingerprinter.invalidate();
@@ -181,14 +199,16 @@ export class Workspace {
     const stepNames = new Map<string, string>();
     let needsThreads = false;
     for (const n of plan.nodes.values()) {
-      if (n.kind !== "step") continue;
+      if (n.kind === "source") continue;
       stepNames.set(n.id, n.step.name);
       needsThreads ||= n.executor === "thread";
     }
     if (needsThreads) this.#threads ??= new ThreadExecutor({ cacheDir: this.config.cacheDir, threads: this.config.threads, loadableUrl: (u) => this.#importer.loadableUrl(u) });
     let codeDigest: string | null;
     try {
-      codeDigest = this.fingerprinter.fingerprint(info.file).digest;
+      const fp = this.fingerprinter.fingerprint(info.file);
+      codeDigest = fp.digest;
+      this.actionCache.putCode(fp.digest, fp.manifest);
     } catch {
       codeDigest = null; // the step fingerprints report the import problem with its place
     }
@@ -203,14 +223,44 @@ export class Workspace {
     const coordinator = new RunCoordinator({
       ...this.#services(claims),
       plan, runId, emit,
-      executors: { inline: this.#inline, ...(this.#threads ? { thread: this.#threads } : {}) },
+      executors: { inline: this.#inline, process: this.#process, ...(this.#threads ? { thread: this.#threads } : {}) },
       concurrency: opts.concurrency ?? this.config.concurrency,
       force: opts.force, signal: opts.signal, trigger: opts.trigger ?? "api", actor: opts.actor,
+      keepGoing: opts.keepGoing, budget: opts.budget,
     });
     opts.onStart?.(runId, coordinator);
     const summary = await coordinator.run();
     await recorder.drain();
     return summary;
+  }
+
+  /**
+   * Prepares `run --resume`: the run's pipeline and params, and which steps' code changed since
+   * (from the code manifest recorded with the run). Finished steps whose code is unchanged are hits.
+   */
+  async planResume(runId: string): Promise<ResumePlan> {
+    const from = await this.runs.getRun(runId);
+    if (!from) throw new SluiceError("SLUICE_RUN_NOT_FOUND", `no run "${runId}" to resume in ${this.config.cacheDir}. List runs with \`sluice runs\`.`, { runId });
+    const info = await this.load(from.pipeline);
+    const params = (from.params ?? {}) as Record<string, unknown>;
+    const plan = this.plan(info.pipeline, params);
+    this.fingerprinter.invalidate();
+    const now = this.fingerprinter.fingerprint(info.file);
+    const before = from.codeDigest ? this.actionCache.getCode(from.codeDigest as never) : undefined;
+    const changedFiles: string[] = [];
+    if (before && from.codeDigest !== now.digest) {
+      for (const f of new Set([...Object.keys(before.files), ...Object.keys(now.manifest.files)])) if (before.files[f] !== now.manifest.files[f]) changedFiles.push(f);
+      for (const p of new Set([...Object.keys(before.packages), ...Object.keys(now.manifest.packages)])) if (before.packages[p] !== now.manifest.packages[p]) changedFiles.push(`package ${p}`);
+    }
+    const affectedSteps: string[] = [];
+    if (changedFiles.length > 0) {
+      for (const n of plan.nodes.values()) {
+        if (n.kind === "source") continue;
+        const m = this.fingerprinter.fingerprint(fileURLToPath(n.step.moduleUrl)).manifest;
+        if (changedFiles.some((f) => (f.startsWith("package ") ? f.slice(8) in m.packages : f in m.files))) affectedSteps.push(n.id);
+      }
+    }
+    return { info, params, from, changedFiles: changedFiles.sort(), affectedSteps };
   }
 
   /** Closes pools and stores. */

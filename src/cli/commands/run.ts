@@ -9,6 +9,7 @@ import { printJson, withWorkspace } from "./shared.ts";
 
 /** Help text of `sluice run`. */
 export const RUN_HELP = `Usage: sluice run <pipeline> [options]
+       sluice run --resume <runId> [options]
        npm run pipeline -- <pipeline> [options]
 
 Runs a pipeline. Steps whose cache key (code, params, input contents, env) is unchanged are not
@@ -19,6 +20,9 @@ Options:
       --force STEP        rerun STEP even if cached (repeatable)
       --force-all         rerun every step
       --dry-run           show what would run and why; run nothing
+      --keep-going        after a failure, still run every branch that does not depend on it
+      --resume RUNID      rerun a failed, cancelled or interrupted run with the same params:
+                          finished steps are hits; says which steps' code changed since
       --concurrency N     most steps running at once (default: 4 x cores)
       --json              print one JSON object on stdout: runId, pipeline, status, steps
   -w, --workspace DIR     project folder (default: current folder)
@@ -44,26 +48,46 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
     "force-all": { type: "boolean" },
     "dry-run": { type: "boolean" },
     concurrency: { type: "string" },
+    "keep-going": { type: "boolean" },
+    resume: { type: "string" },
   });
   if (values.help) {
     io.out(RUN_HELP);
     return 0;
   }
   const name = positionals[0];
-  if (!name || positionals.length > 1) {
-    io.err(`sluice run: expected one pipeline name${positionals.length > 1 ? `, got ${positionals.join(" ")}` : ""}.\n\n${RUN_HELP}`);
+  const resume = values.resume;
+  if ((!name && !resume) || positionals.length > 1 || (name && resume)) {
+    io.err(`sluice run: expected one pipeline name or --resume RUNID${positionals.length > 1 ? `, got ${positionals.join(" ")}` : ""}.\n\n${RUN_HELP}`);
+    return 2;
+  }
+  if (resume && values.param?.length) {
+    io.err("sluice run: --resume reruns with the run's own params; drop --param (or start a new run).\n");
     return 2;
   }
   const concurrency = intFlag("run", "concurrency", values.concurrency);
   return withWorkspace(values.workspace, concurrency ? { concurrency } : {}, async (ws) => {
-    const info = await ws.load(name);
-    const params = parseParamFlags(values.param ?? [], info.pipeline.params, "run");
+    let info;
+    let params: Record<string, unknown>;
+    if (resume) {
+      const r = await ws.planResume(resume);
+      info = r.info;
+      params = r.params;
+      if (!values.json) {
+        io.err(`resuming run ${r.from.id} of ${r.from.pipeline} (${r.from.status}) with params ${JSON.stringify(params)}\n`);
+        if (r.changedFiles.length > 0) io.err(`code changed since: ${r.changedFiles.join(", ")}\nsteps affected (they rerun): ${r.affectedSteps.join(", ") || "none"}\n`);
+      }
+    } else {
+      info = await ws.load(name!);
+      params = parseParamFlags(values.param ?? [], info.pipeline.params, "run");
+    }
     const force = values["force-all"] ? "all" : values.force?.length ? new Set(values.force) : undefined;
     if (values["dry-run"]) {
       const steps = await ws.preview(info, params, force);
-      if (values.json) printJson(io, { pipeline: name, dryRun: true, steps });
+      if (values.json) printJson(io, { pipeline: info.name, dryRun: true, steps });
       else {
-        io.out(table(["step", "would", "why"], steps.map((s) => [s.id, s.decision === "cached" ? "use cache" : s.decision === "run" ? "run" : "run?", s.reason])) + "\n");
+        const would = { cached: "use cache", run: "run", skipped: "skip", unknown: "run?" } as const;
+        io.out(table(["step", "would", "why"], steps.map((s) => [s.id, would[s.decision], s.reason])) + "\n");
         const n = steps.filter((s) => s.decision !== "cached").length;
         io.out(`${steps.length - n} cached · ${n} to run (steps marked run? run only if their inputs change)\n`);
       }
@@ -81,7 +105,7 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
     };
     process.on("SIGINT", onSigint);
     try {
-      const summary = await ws.run(info, { params, force, concurrency, signal: abort.signal, onEvent: progress?.onEvent, trigger: "cli" });
+      const summary = await ws.run(info, { params, force, concurrency, signal: abort.signal, onEvent: progress?.onEvent, trigger: "cli", keepGoing: values["keep-going"] });
       if (values.json) {
         printJson(io, { runId: summary.runId, pipeline: summary.pipeline, status: summary.status, steps: summary.steps, ...(summary.error ? { error: summary.error } : {}) });
       } else if (summary.error) {
@@ -129,7 +153,8 @@ export async function explainCommand(argv: string[], io: CliIo): Promise<number>
       return 0;
     }
     for (const s of steps) {
-      if (s.decision === "cached") io.out(`${s.id}: hit (${shortDigest(s.key)})\n`);
+      if (s.decision === "cached") io.out(`${s.id}: hit${s.key ? ` (${shortDigest(s.key)})` : `: ${s.reason}`}\n`);
+      else if (s.decision === "skipped") io.out(`${s.id}: skipped: ${s.reason}\n`);
       else if (s.decision === "unknown") io.out(`${s.id}: depends on a step that must run first (${s.reason})\n`);
       else if (s.changes.length === 0) io.out(`${s.id}: miss: ${s.reason}\n`);
       else {
