@@ -8,7 +8,8 @@ import type { Executor, ProducedOutput, StepTask } from "../scheduler/index.ts";
 import type { LocalCas } from "../store/local-cas.ts";
 
 const BASE_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TZ"];
-const STDERR_TAIL_BYTES = 2048;
+const STDERR_TAIL_BYTES = 8192;
+const STDERR_TAIL_LINES = 20;
 
 /** Streams a child's output into the step log, one line at a time. */
 function lineLogger(emit: (line: string) => void): { push(chunk: Buffer): void; end(): void } {
@@ -64,6 +65,12 @@ export class ProcessExecutor implements Executor {
       await this.#spawn(task, argv, workdir);
       for (const [port, input] of Object.entries(task.inputs)) {
         if (input.sourcePath === undefined && input.kind !== "json" && this.#cas.check(input.digest) !== "ok") {
+          // Reading a corrupt object moves it to quarantine, so the next run rebuilds it.
+          try {
+            this.#cas.getBytes(input.digest);
+          } catch {
+            // expected: SLUICE_CACHE_CORRUPT
+          }
           throw new SluiceError("SLUICE_STEP_FAILED", `step "${task.stepId}" › input "${port}": the command changed its read-only input (${input.digest}); steps must never write into the cache. The object was quarantined; it is rebuilt on the next run.`, { step: task.stepId, field: port });
         }
       }
@@ -141,7 +148,7 @@ export class ProcessExecutor implements Executor {
         err.end();
         if (code === 0) return resolve();
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        const tail = stderrTail.trim();
+        const tail = stderrTail.trim().split("\n").slice(-STDERR_TAIL_LINES).join("\n");
         reject(new SluiceError("SLUICE_STEP_FAILED", `command ${how}: ${argv.join(" ")}${tail ? `\n--- stderr (last lines) ---\n${tail}` : ""}`, { step: task.stepId, exitCode: code, signal }));
       });
     });
