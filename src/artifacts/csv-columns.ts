@@ -1,56 +1,121 @@
 /**
- * CSV text cells → typed columns. Inference (no declared type): int32 when every non-null value is
- * an integer literal in int32 range, float64 when every one is a number, bool when every one is
+ * CSV fields → typed columns. Inference (no declared type): int32 when every non-null value is an
+ * integer literal in int32 range, float64 when every one is a number, bool when every one is
  * true/false, else string; a column that mixes numbers and text is a string column. A declared
- * numeric or bool type is a contract: a value that does not parse is a data error.
+ * numeric or bool type is a contract: a value that does not parse is a data error. Numbers are
+ * read from the text in place (`csv-number.ts`); only text columns slice strings.
  */
+import type { RawCsv } from "./csv-parser.ts";
+import { scanNumber, type NumberScan } from "./csv-number.ts";
 import { dataError, showValue, type DataPlace } from "./data-error.ts";
 import type { Column, ColumnType } from "./table.ts";
 
-const INT_RE = /^ *[+-]?\d+ *$/;
-const FLOAT_RE = /^ *[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)? *$/;
-const SPECIAL_FLOATS: ReadonlyMap<string, number> = new Map([
-  ["inf", Infinity],
-  ["+inf", Infinity],
-  ["infinity", Infinity],
-  ["+infinity", Infinity],
-  ["-inf", -Infinity],
-  ["-infinity", -Infinity],
-  ["nan", NaN],
-]);
-const TRUE = new Set(["true", "True", "TRUE"]);
-const FALSE = new Set(["false", "False", "FALSE"]);
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
+const INT_RE = /^ *[+-]?\d+ *$/;
+const BOOLS: ReadonlyMap<string, number> = new Map([
+  ["true", 1],
+  ["True", 1],
+  ["TRUE", 1],
+  ["false", 0],
+  ["False", 0],
+  ["FALSE", 0],
+]);
 
-/** The number a float cell holds, or undefined when it is not a number. */
-function parseFloatCell(s: string): number | undefined {
-  if (FLOAT_RE.test(s)) return +s;
-  return SPECIAL_FLOATS.get(s.trim().toLowerCase());
-}
-
-/** The int32 an integer cell holds, or undefined. */
-function parseInt32Cell(s: string): number | undefined {
-  if (!INT_RE.test(s)) return undefined;
-  const v = +s;
-  return v >= INT32_MIN && v <= INT32_MAX ? v : undefined;
-}
-
-function parseBoolCell(s: string, allowDigits: boolean): number | undefined {
-  if (TRUE.has(s)) return 1;
-  if (FALSE.has(s)) return 0;
-  if (allowDigits && (s === "1" || s === "0")) return s === "1" ? 1 : 0;
-  return undefined;
-}
-
-/** One column's text cells with the information needed to convert them and place errors. */
-export interface CellColumn {
+/** One column of a parsed CSV, with what is needed to convert it and place errors. */
+export interface CsvColumn {
+  readonly raw: RawCsv;
+  readonly index: number;
   readonly name: string;
-  readonly cells: string[];
-  /** Records whose quoted text equals a null token: text, not null. */
-  readonly quotedNulls: ReadonlySet<number> | undefined;
-  /** Place of record `r` for error messages. */
-  readonly place: (r: number) => DataPlace;
+  readonly nullTokens: ReadonlySet<string>;
+  readonly place: (row: number) => DataPlace;
+}
+
+/** Fills `out[r]` from the text of record `r`; false when the text does not parse. */
+type Parse = (col: CsvColumn, k: number, out: Float64Array | Int32Array | Uint8Array, r: number) => boolean;
+
+const scan: NumberScan = { value: 0, int: false };
+
+function cellText(raw: RawCsv, k: number): string {
+  return (raw.unescaped.size > 0 ? raw.unescaped.get(k) : undefined) ?? raw.text.slice(raw.starts[k], raw.ends[k]);
+}
+
+function isNullCell(col: CsvColumn, k: number): boolean {
+  const { raw, nullTokens } = col;
+  // Null tokens are short: a long field is never one, whatever the tokens are, so skip the slice.
+  if (raw.ends[k]! - raw.starts[k]! > 16 && !anyLongToken(nullTokens)) return false;
+  return nullTokens.has(cellText(raw, k)) && !raw.quotedNulls.has(k);
+}
+
+const anyLongToken = (tokens: ReadonlySet<string>): boolean => [...tokens].some((t) => t.length > 16);
+
+const parseFloat64: Parse = (col, k, out, r) => {
+  if (!scanNumber(col.raw.text, col.raw.starts[k]!, col.raw.ends[k]!, scan) || col.raw.unescaped.has(k)) return false;
+  out[r] = scan.value;
+  return true;
+};
+
+const parseInt32: Parse = (col, k, out, r) => {
+  if (!scanNumber(col.raw.text, col.raw.starts[k]!, col.raw.ends[k]!, scan) || !scan.int || scan.value < INT32_MIN || scan.value > INT32_MAX) return false;
+  out[r] = scan.value;
+  return true;
+};
+
+const parseBool: Parse = (col, k, out, r) => {
+  const raw = col.raw;
+  const len = raw.ends[k]! - raw.starts[k]!;
+  const v = len === 4 || len === 5 ? BOOLS.get(cellText(raw, k)) : undefined;
+  if (v === undefined) return false;
+  out[r] = v;
+  return true;
+};
+
+const parseBoolOrDigit: Parse = (col, k, out, r) => {
+  if (parseBool(col, k, out, r)) return true;
+  const t = cellText(col.raw, k).trim();
+  if (t !== "0" && t !== "1") return false;
+  out[r] = t === "1" ? 1 : 0;
+  return true;
+};
+
+/**
+ * Fills records `from…` of `out` with `parse`; a field that does not parse is a null when it is a
+ * null token. Returns the first record that is neither, or -1; `nulls.mask` collects the nulls.
+ */
+function fill(col: CsvColumn, out: Float64Array | Int32Array | Uint8Array, from: number, parse: Parse, nulls: { mask?: Uint8Array }, nullFirst: boolean): number {
+  const n = col.raw.numRows;
+  const ncols = col.raw.header.length;
+  for (let r = from; r < n; r++) {
+    const k = r * ncols + col.index;
+    if (nullFirst && isNullCell(col, k)) {
+      (nulls.mask ??= new Uint8Array(n))[r] = 1;
+      continue;
+    }
+    if (parse(col, k, out, r)) continue;
+    if (!nullFirst && isNullCell(col, k)) {
+      (nulls.mask ??= new Uint8Array(n))[r] = 1;
+      continue;
+    }
+    return r;
+  }
+  return -1;
+}
+
+function stringColumn(col: CsvColumn): Column {
+  const n = col.raw.numRows;
+  const ncols = col.raw.header.length;
+  const values = new Array<string>(n);
+  let nulls: Uint8Array | undefined;
+  for (let r = 0; r < n; r++) {
+    const k = r * ncols + col.index;
+    if (isNullCell(col, k)) {
+      (nulls ??= new Uint8Array(n))[r] = 1;
+      values[r] = "";
+    } else {
+      values[r] = cellText(col.raw, k);
+    }
+  }
+  return nulls ? { name: col.name, type: "string", values, nulls } : { name: col.name, type: "string", values };
 }
 
 const HOW: Readonly<Record<ColumnType, string>> = {
@@ -61,107 +126,65 @@ const HOW: Readonly<Record<ColumnType, string>> = {
   string: "text",
 };
 
-/** Null mask of a column (undefined when nothing is null). */
-function nullMask(col: CellColumn, nullTokens: ReadonlySet<string>): Uint8Array | undefined {
-  let nulls: Uint8Array | undefined;
-  const cells = col.cells;
-  for (let r = 0; r < cells.length; r++) {
-    if (nullTokens.has(cells[r]!) && !col.quotedNulls?.has(r)) (nulls ??= new Uint8Array(cells.length))[r] = 1;
-  }
-  return nulls;
-}
-
-/**
- * Fills `out` from `from` by `parse`, skipping nulls; returns the first record that does not parse,
- * or -1 when all do.
- */
-function fill(cells: string[], nulls: Uint8Array | undefined, out: Float64Array | Int32Array | Uint8Array, from: number, parse: (s: string) => number | undefined): number {
-  for (let r = from; r < cells.length; r++) {
-    if (nulls && nulls[r] !== 0) continue;
-    const v = parse(cells[r]!);
-    if (v === undefined) return r;
-    out[r] = v;
-  }
-  return -1;
-}
-
-function badValue(col: CellColumn, r: number, type: ColumnType): never {
-  const value = col.cells[r]!;
+function badValue(col: CsvColumn, r: number, type: ColumnType): never {
+  const value = cellText(col.raw, r * col.raw.header.length + col.index);
   throw dataError(col.place(r), `${showValue(value)} is not ${HOW[type]}, but the column is declared ${type}`, `Fix the value, leave the field empty for a null, or declare column "${col.name}" as "string" in \`types\`.`, { value, type });
 }
 
-function stringColumn(col: CellColumn, nulls: Uint8Array | undefined): Column {
-  if (!nulls) return { name: col.name, type: "string", values: col.cells };
-  const values = col.cells.slice();
-  for (let r = 0; r < values.length; r++) if (nulls[r] !== 0) values[r] = "";
-  return { name: col.name, type: "string", values, nulls };
+function int64Column(col: CsvColumn): Column {
+  const n = col.raw.numRows;
+  const ncols = col.raw.header.length;
+  const out = new BigInt64Array(n);
+  let nulls: Uint8Array | undefined;
+  for (let r = 0; r < n; r++) {
+    const k = r * ncols + col.index;
+    if (isNullCell(col, k)) {
+      (nulls ??= new Uint8Array(n))[r] = 1;
+      continue;
+    }
+    const s = cellText(col.raw, k);
+    const v = INT_RE.test(s) ? BigInt(s.trim()) : undefined;
+    if (v === undefined || BigInt.asIntN(64, v) !== v) badValue(col, r, "int64");
+    out[r] = v;
+  }
+  return nulls ? { name: col.name, type: "int64", values: out, nulls } : { name: col.name, type: "int64", values: out };
 }
 
-function withNulls(name: string, type: ColumnType, values: Column["values"], nulls: Uint8Array | undefined): Column {
-  return nulls ? { name, type, values, nulls } : { name, type, values };
-}
-
-function declaredColumn(col: CellColumn, type: ColumnType, nulls: Uint8Array | undefined): Column {
-  const n = col.cells.length;
+/** A typed column from CSV fields: the declared `type`, or the inferred one when `type` is undefined. */
+export function convertColumn(col: CsvColumn, type: ColumnType | undefined): Column {
+  const n = col.raw.numRows;
+  // A null token that reads as a number (say "-999") must be checked before the number.
+  const nullFirst = [...col.nullTokens].some((t) => scanNumber(t, 0, t.length, { value: 0, int: false }));
+  const nulls: { mask?: Uint8Array } = {};
+  const done = (t: ColumnType, values: Float64Array | Int32Array | Uint8Array): Column =>
+    nulls.mask ? { name: col.name, type: t, values, nulls: nulls.mask } : { name: col.name, type: t, values };
   switch (type) {
     case "string":
-      return stringColumn(col, nulls);
+      return stringColumn(col);
+    case "int64":
+      return int64Column(col);
     case "float64":
     case "int32":
     case "bool": {
       const out = type === "float64" ? new Float64Array(n) : type === "int32" ? new Int32Array(n) : new Uint8Array(n);
-      const parse = type === "float64" ? parseFloatCell : type === "int32" ? parseInt32Cell : (s: string) => parseBoolCell(s, true);
-      const bad = fill(col.cells, nulls, out, 0, parse);
+      const bad = fill(col, out, 0, type === "float64" ? parseFloat64 : type === "int32" ? parseInt32 : parseBoolOrDigit, nulls, nullFirst);
       if (bad >= 0) badValue(col, bad, type);
-      return withNulls(col.name, type, out, nulls);
+      return done(type, out);
     }
-    case "int64": {
-      const out = new BigInt64Array(n);
-      for (let r = 0; r < n; r++) {
-        if (nulls && nulls[r] !== 0) continue;
-        const s = col.cells[r]!;
-        const v = INT_RE.test(s) ? BigInt(s.trim()) : undefined;
-        if (v === undefined || BigInt.asIntN(64, v) !== v) badValue(col, r, type);
-        out[r] = v;
-      }
-      return withNulls(col.name, type, out, nulls);
+    case undefined: {
+      const ints = new Int32Array(n);
+      const bad = fill(col, ints, 0, parseInt32, nulls, nullFirst);
+      if (bad < 0) return nulls.mask?.every((x) => x === 1) ? stringColumn(col) : done("int32", ints);
+      const floats = Float64Array.from(ints);
+      if (fill(col, floats, bad, parseFloat64, nulls, nullFirst) < 0) return done("float64", floats);
+      const bools = new Uint8Array(n);
+      nulls.mask = undefined;
+      if (fill(col, bools, 0, parseBool, nulls, nullFirst) < 0) return done("bool", bools);
+      return stringColumn(col);
     }
     default: {
       const never: never = type;
       throw new Error(`unknown column type ${String(never)}`);
     }
   }
-}
-
-function inferredColumn(col: CellColumn, nulls: Uint8Array | undefined): Column {
-  const cells = col.cells;
-  const n = cells.length;
-  let first = 0;
-  while (first < n && nulls && nulls[first] !== 0) first++;
-  if (first === n) return stringColumn(col, nulls);
-  const sample = cells[first]!;
-  if (parseFloatCell(sample) !== undefined) {
-    if (parseInt32Cell(sample) !== undefined) {
-      const ints = new Int32Array(n);
-      const bad = fill(cells, nulls, ints, first, parseInt32Cell);
-      if (bad < 0) return withNulls(col.name, "int32", ints, nulls);
-      const floats = Float64Array.from(ints);
-      if (fill(cells, nulls, floats, bad, parseFloatCell) < 0) return withNulls(col.name, "float64", floats, nulls);
-      return stringColumn(col, nulls);
-    }
-    const floats = new Float64Array(n);
-    if (fill(cells, nulls, floats, first, parseFloatCell) < 0) return withNulls(col.name, "float64", floats, nulls);
-    return stringColumn(col, nulls);
-  }
-  if (parseBoolCell(sample, false) !== undefined) {
-    const bools = new Uint8Array(n);
-    if (fill(cells, nulls, bools, first, (s) => parseBoolCell(s, false)) < 0) return withNulls(col.name, "bool", bools, nulls);
-  }
-  return stringColumn(col, nulls);
-}
-
-/** A typed column from text cells: the declared `type`, or the inferred one when `type` is undefined. */
-export function convertCells(col: CellColumn, type: ColumnType | undefined, nullTokens: ReadonlySet<string>): Column {
-  const nulls = nullMask(col, nullTokens);
-  return type === undefined ? inferredColumn(col, nulls) : declaredColumn(col, type, nulls);
 }

@@ -1,7 +1,7 @@
 import { digestJson, sha256, type Digest } from "../util/canonical-json.ts";
 
 /** Bumped when the key record's shape or meaning changes: every old entry becomes a miss. */
-export const CACHE_FORMAT = 1;
+export const CACHE_FORMAT = 2;
 
 /** Branded cache key (a digest of a `KeyRecord`). */
 export type CacheKey = Digest & { readonly __key: true };

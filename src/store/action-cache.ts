@@ -33,6 +33,8 @@ export class ActionCache {
   readonly #all;
   readonly #del;
   readonly #count;
+  readonly #byPipeline;
+  #preloaded: Map<string, ActionHit> | undefined;
 
   constructor(db: CacheDb) {
     db.exec(`
@@ -50,16 +52,30 @@ export class ActionCache {
     this.#all = db.prepare("SELECT key, outputs, created_at FROM action_cache");
     this.#del = db.prepare("DELETE FROM action_cache WHERE key = ?");
     this.#count = db.prepare("SELECT COUNT(*) AS n FROM action_cache");
+    this.#byPipeline = db.prepare("SELECT key, outputs, created_at FROM action_cache WHERE pipeline = ?");
+  }
+
+  /**
+   * Reads every entry of a pipeline in one query, so a large cached run does one lookup instead
+   * of one per step. Entries written later by other processes are still found (by key).
+   */
+  preload(pipeline: string): void {
+    const m = new Map<string, ActionHit>();
+    for (const r of this.#byPipeline.iterate(pipeline) as Iterable<{ key: CacheKey; outputs: string; created_at: number }>) m.set(r.key, { key: r.key, outputs: JSON.parse(r.outputs), createdAt: r.created_at });
+    this.#preloaded = m;
   }
 
   /** The entry for a key, or undefined. */
   get(key: CacheKey): ActionHit | undefined {
+    const pre = this.#preloaded?.get(key);
+    if (pre) return pre;
     const row = this.#get.get(key) as { outputs: string; created_at: number } | undefined;
     return row && { key, outputs: JSON.parse(row.outputs), createdAt: row.created_at };
   }
 
   /** Records (or replaces, after `--force`) an entry. */
   put(e: ActionEntry): void {
+    this.#preloaded?.set(e.key, { key: e.key, outputs: e.outputs, createdAt: e.createdAt });
     this.#put.run(e.key, JSON.stringify(e.outputs), JSON.stringify(e.record), e.pipeline, e.stepId, e.runId, e.createdAt, Math.round(e.durationMs));
   }
 
@@ -91,6 +107,7 @@ export class ActionCache {
 
   /** Deletes entries. */
   remove(keys: Iterable<string>): number {
+    this.#preloaded = undefined;
     let n = 0;
     for (const k of keys) n += this.#del.run(k).changes;
     return n;

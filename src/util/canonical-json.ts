@@ -1,16 +1,51 @@
-import { configure } from "safe-stable-stringify";
 import { createHash } from "node:crypto";
 
-const stringify = configure({ deterministic: true, bigint: true, circularValue: Error });
+function canon(v: unknown, stack: unknown[]): string | undefined {
+  switch (typeof v) {
+    case "string":
+      return JSON.stringify(v);
+    case "number":
+      return Number.isFinite(v) ? String(v === 0 ? 0 : v) : "null";
+    case "boolean":
+      return v ? "true" : "false";
+    case "bigint":
+      return v.toString();
+    case "object": {
+      if (v === null) return "null";
+      if (stack.includes(v)) throw new TypeError("canonicalJson: the value is circular");
+      const withJson = v as { toJSON?: () => unknown };
+      if (typeof withJson.toJSON === "function") return canon(withJson.toJSON(), stack);
+      if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return canon(Array.from(v as unknown as ArrayLike<unknown>), stack);
+      if (Array.isArray(v)) {
+        // Fast path: flat arrays of numbers and strings are what data steps pass around.
+        if (v.every((x) => (typeof x === "number" && Number.isFinite(x) && !Object.is(x, -0)) || typeof x === "string")) return JSON.stringify(v);
+        stack.push(v);
+        const out = `[${v.map((x) => canon(x, stack) ?? "null").join(",")}]`;
+        stack.pop();
+        return out;
+      }
+      stack.push(v);
+      const parts: string[] = [];
+      for (const k of Object.keys(v).sort()) {
+        const c = canon((v as Record<string, unknown>)[k], stack);
+        if (c !== undefined) parts.push(`${JSON.stringify(k)}:${c}`);
+      }
+      stack.pop();
+      return `{${parts.join(",")}}`;
+    }
+    default:
+      return undefined; // undefined, functions and symbols have no JSON form
+  }
+}
 
 /**
- * Canonical JSON: object keys sorted, `undefined` members dropped, no whitespace.
- * Two values that mean the same record always give the same string; this is what cache keys hash.
+ * Canonical JSON: object keys sorted, `undefined` members dropped, no whitespace, non-finite
+ * numbers as null, typed arrays as arrays. Two values that mean the same record always give the
+ * same string; this is what cache keys hash.
  */
 export function canonicalJson(value: unknown): string {
-  const out = stringify(value);
   // A top-level `undefined` (or function) has no JSON form; it hashes as `null`.
-  return out === undefined ? "null" : out;
+  return canon(value, []) ?? "null";
 }
 
 /** Branded `sha256:<hex>` digest of an artifact's canonical bytes. */
