@@ -27,8 +27,28 @@ export interface CsvColumn {
   readonly raw: RawCsv;
   readonly index: number;
   readonly name: string;
-  readonly nullTokens: ReadonlySet<string>;
+  readonly nulls: NullTokens;
   readonly place: (row: number) => DataPlace;
+}
+
+/** The null tokens of a read, prepared once. */
+export interface NullTokens {
+  readonly tokens: ReadonlySet<string>;
+  /** Length of the longest token: a longer field is never null, and is not sliced to check. */
+  readonly maxLength: number;
+  /** Some token reads as a number (say "-999"): check for null before reading the number. */
+  readonly numeric: boolean;
+}
+
+/** Prepares null tokens for `convertColumn`. */
+export function nullTokens(tokens: Iterable<string>): NullTokens {
+  const set = new Set(tokens);
+  const list = [...set];
+  return {
+    tokens: set,
+    maxLength: Math.max(-1, ...list.map((t) => t.length)),
+    numeric: list.some((t) => scanNumber(t, 0, t.length, { value: 0, int: false })),
+  };
 }
 
 /** Fills `out[r]` from the text of record `r`; false when the text does not parse. */
@@ -41,16 +61,13 @@ function cellText(raw: RawCsv, k: number): string {
 }
 
 function isNullCell(col: CsvColumn, k: number): boolean {
-  const { raw, nullTokens } = col;
-  // Null tokens are short: a long field is never one, whatever the tokens are, so skip the slice.
-  if (raw.ends[k]! - raw.starts[k]! > 16 && !anyLongToken(nullTokens)) return false;
-  return nullTokens.has(cellText(raw, k)) && !raw.quotedNulls.has(k);
+  const raw = col.raw;
+  if (raw.ends[k]! - raw.starts[k]! > col.nulls.maxLength) return false;
+  return col.nulls.tokens.has(cellText(raw, k)) && !raw.quotedNulls.has(k);
 }
 
-const anyLongToken = (tokens: ReadonlySet<string>): boolean => [...tokens].some((t) => t.length > 16);
-
 const parseFloat64: Parse = (col, k, out, r) => {
-  if (!scanNumber(col.raw.text, col.raw.starts[k]!, col.raw.ends[k]!, scan) || col.raw.unescaped.has(k)) return false;
+  if (!scanNumber(col.raw.text, col.raw.starts[k]!, col.raw.ends[k]!, scan)) return false;
   out[r] = scan.value;
   return true;
 };
@@ -82,7 +99,8 @@ const parseBoolOrDigit: Parse = (col, k, out, r) => {
  * Fills records `from…` of `out` with `parse`; a field that does not parse is a null when it is a
  * null token. Returns the first record that is neither, or -1; `nulls.mask` collects the nulls.
  */
-function fill(col: CsvColumn, out: Float64Array | Int32Array | Uint8Array, from: number, parse: Parse, nulls: { mask?: Uint8Array }, nullFirst: boolean): number {
+function fill(col: CsvColumn, out: Float64Array | Int32Array | Uint8Array, from: number, parse: Parse, nulls: { mask?: Uint8Array }): number {
+  const nullFirst = col.nulls.numeric;
   const n = col.raw.numRows;
   const ncols = col.raw.header.length;
   for (let r = from; r < n; r++) {
@@ -153,8 +171,6 @@ function int64Column(col: CsvColumn): Column {
 /** A typed column from CSV fields: the declared `type`, or the inferred one when `type` is undefined. */
 export function convertColumn(col: CsvColumn, type: ColumnType | undefined): Column {
   const n = col.raw.numRows;
-  // A null token that reads as a number (say "-999") must be checked before the number.
-  const nullFirst = [...col.nullTokens].some((t) => scanNumber(t, 0, t.length, { value: 0, int: false }));
   const nulls: { mask?: Uint8Array } = {};
   const done = (t: ColumnType, values: Float64Array | Int32Array | Uint8Array): Column =>
     nulls.mask ? { name: col.name, type: t, values, nulls: nulls.mask } : { name: col.name, type: t, values };
@@ -167,19 +183,20 @@ export function convertColumn(col: CsvColumn, type: ColumnType | undefined): Col
     case "int32":
     case "bool": {
       const out = type === "float64" ? new Float64Array(n) : type === "int32" ? new Int32Array(n) : new Uint8Array(n);
-      const bad = fill(col, out, 0, type === "float64" ? parseFloat64 : type === "int32" ? parseInt32 : parseBoolOrDigit, nulls, nullFirst);
+      const bad = fill(col, out, 0, type === "float64" ? parseFloat64 : type === "int32" ? parseInt32 : parseBoolOrDigit, nulls);
       if (bad >= 0) badValue(col, bad, type);
       return done(type, out);
     }
     case undefined: {
       const ints = new Int32Array(n);
-      const bad = fill(col, ints, 0, parseInt32, nulls, nullFirst);
-      if (bad < 0) return nulls.mask?.every((x) => x === 1) ? stringColumn(col) : done("int32", ints);
+      const bad = fill(col, ints, 0, parseInt32, nulls);
+      // No value at all (no rows, or only nulls) says nothing about the type: call it text.
+      if (bad < 0) return n === 0 || nulls.mask?.every((x) => x === 1) ? stringColumn(col) : done("int32", ints);
       const floats = Float64Array.from(ints);
-      if (fill(col, floats, bad, parseFloat64, nulls, nullFirst) < 0) return done("float64", floats);
+      if (fill(col, floats, bad, parseFloat64, nulls) < 0) return done("float64", floats);
       const bools = new Uint8Array(n);
       nulls.mask = undefined;
-      if (fill(col, bools, 0, parseBool, nulls, nullFirst) < 0) return done("bool", bools);
+      if (fill(col, bools, 0, parseBool, nulls) < 0) return done("bool", bools);
       return stringColumn(col);
     }
     default: {

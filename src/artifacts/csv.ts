@@ -3,7 +3,7 @@
  * declared with `types`. Errors name the file, the row (its line in the file, header = 1) and the
  * column. CSV carries no types: read back with `types` to get exactly the written table.
  */
-import { convertCells } from "./csv-columns.ts";
+import { convertColumn, nullTokens } from "./csv-columns.ts";
 import { parseRawCsv } from "./csv-parser.ts";
 import { dataError } from "./data-error.ts";
 import { readInputFile } from "./read-input.ts";
@@ -62,17 +62,15 @@ export function parseCsv(text: string | Uint8Array, source: string, opts: ReadCs
         : dataError({ source }, "the file is not valid UTF-8", "Re-save it as UTF-8.");
     }
   }
-  const nullTokens = new Set(opts.nullValues ?? DEFAULT_NULL_VALUES);
-  const raw = parseRawCsv(str, source, delimiter, nullTokens);
+  const nulls = nullTokens(opts.nullValues ?? DEFAULT_NULL_VALUES);
+  const raw = parseRawCsv(str, source, delimiter, nulls.tokens);
   const types = opts.types ?? {};
   for (const name of Object.keys(types)) {
     if (!raw.header.includes(name)) {
       throw dataError({ source, row: 1, column: name }, `\`types\` declares a column the header does not have; the header has ${raw.header.map((h) => JSON.stringify(h)).join(", ")}`, "Fix the column name in `types`, or add the column to the file.");
     }
   }
-  const columns = raw.header.map((name, c) =>
-    convertCells({ name, cells: raw.cells[c]!, quotedNulls: raw.quotedNulls[c], place: (r) => ({ source, row: raw.lines[r]!, column: name }) }, types[name], nullTokens),
-  );
+  const columns = raw.header.map((name, index) => convertColumn({ raw, index, name, nulls, place: (r) => ({ source, row: raw.lines[r]!, column: name }) }, types[name]));
   return createTable(columns);
 }
 

@@ -100,12 +100,13 @@ export class ProgressView {
 
   #countsLine(now: number): string {
     const c = this.#counts;
-    const parts = [`${c.cached} cached`, `${c.ran} ran`];
-    if (c.failed) parts.push(`${c.failed} failed`);
-    if (c.skipped) parts.push(`${c.skipped} skipped`);
-    if (c.cancelled) parts.push(`${c.cancelled} cancelled`);
+    const n = (x: number): string => x.toLocaleString("en-US");
+    const parts = [`${n(c.cached)} cached`, `${n(c.ran)} ran`];
+    if (c.failed) parts.push(`${n(c.failed)} failed`);
+    if (c.skipped) parts.push(`${n(c.skipped)} skipped`);
+    if (c.cancelled) parts.push(`${n(c.cancelled)} cancelled`);
     const done = c.cached + c.ran + c.failed + c.skipped + c.cancelled;
-    return `${parts.join(" · ")} (${done}/${this.#total}) · ${formatMs(now - this.#started)}`;
+    return `${parts.join(" · ")} (${n(done)}/${n(this.#total)}) · ${formatMs(now - this.#started)}`;
   }
 
   #line(text: string): void {
