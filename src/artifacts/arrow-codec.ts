@@ -138,7 +138,7 @@ function convertedType(type: DataType): ColumnType | undefined {
   if (DataType.isFloat(type)) return "float64";
   if (DataType.isInt(type)) return type.bitWidth < 32 || (type.isSigned && type.bitWidth === 32) ? "int32" : "int64";
   if (DataType.isLargeUtf8(type) || DataType.isUtf8View(type)) return "string";
-  if (DataType.isDictionary(type)) return convertedType(type.dictionary) === "string" ? "string" : undefined;
+  if (DataType.isDictionary(type)) return DataType.isUtf8(type.dictionary) || convertedType(type.dictionary) === "string" ? "string" : undefined;
   return undefined;
 }
 
@@ -181,10 +181,19 @@ function readNative(name: string, type: ColumnType, vec: Vector, numRows: number
   return { name, type, values, nulls };
 }
 
+const MAGIC = [65, 82, 82, 79, 87, 49]; // "ARROW1"
+
+/** True when the bytes start like an Arrow IPC file ("ARROW1") or stream (0xFFFFFFFF continuation). */
+function isArrowIpc(bytes: Uint8Array): boolean {
+  if (bytes.length >= 6 && MAGIC.every((b, i) => bytes[i] === b)) return true;
+  return bytes.length >= 8 && bytes[0] === 0xff && bytes[1] === 0xff && bytes[2] === 0xff && bytes[3] === 0xff;
+}
+
 /** A table from Arrow IPC bytes (file or stream format); `source` names the bytes in errors. */
 export function decodeTable(bytes: Uint8Array, source = "Arrow IPC bytes"): Table {
   let at: ArrowTable;
   try {
+    if (!isArrowIpc(bytes)) throw new Error("no Arrow file magic or stream continuation marker");
     at = tableFromIPC(bytes);
   } catch (err) {
     throw dataError({ source }, `not readable as Arrow IPC (${(err as Error).message})`, "Check that the bytes are an Arrow IPC file or stream, written whole.", { cause: String(err) });
