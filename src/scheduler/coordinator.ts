@@ -108,7 +108,8 @@ export class RunCoordinator {
   readonly #order: Unit[] = [];
   readonly #sourceOutputs = new Map<string, ResolvedInput>();
   readonly #ready: State[] = [];
-  readonly #dispatchQ: Unit[] = [];
+  /** Claimed units waiting for an executor slot, one FIFO per executor kind. */
+  readonly #dispatchQ = new DispatchQueues();
   readonly #peerWaits: Unit[] = [];
   readonly #completed: Completion[] = [];
   readonly #inflight = new Map<string, Unit>();
@@ -117,6 +118,7 @@ export class RunCoordinator {
   readonly #retrying = new Set<Unit>();
   readonly #queue: PQueue;
   readonly #abort = new AbortController();
+  readonly #runAborted = rejectOnAbort(this.#abort.signal);
   readonly #budget: { cpu: number; memoryMb: number };
   readonly #inUse = { cpu: 0, memoryMb: 0 };
   #running = 0;
@@ -170,7 +172,8 @@ export class RunCoordinator {
       this.#o.signal?.removeEventListener("abort", onAbort);
       clearTimeout(this.#peerTimer);
       for (const u of this.#retrying) clearTimeout(u.timer);
-      this.#o.claims.releaseAll();
+      this.#o.commits.run(() => this.#o.claims.releaseAll());
+      this.#o.commits.flush();
     }
     const status: RunOutcome = this.#stopping === "cancelled" ? "cancelled" : this.#error ? "failed" : "succeeded";
     if (status === "cancelled") this.#error ??= { code: "SLUICE_RUN_CANCELLED", message: `run ${runId} of "${plan.name}" was cancelled.` };
@@ -227,10 +230,10 @@ export class RunCoordinator {
   #burst(): void {
     this.#burstScheduled = false;
     if (this.#finished) return;
-    this.#o.db.transaction(() => {
+    this.#o.commits.run(() => {
       for (const c of this.#completed.splice(0)) this.#finish(c);
       this.#drainReady();
-    })();
+    });
     this.#dispatch();
     this.#maybeDone();
   }
@@ -409,7 +412,7 @@ export class RunCoordinator {
   #queueUnit(u: Unit, reason: string): void {
     if (u.element) this.#o.cas.putBytes(u.element.bytes);
     u.phase = "dispatch";
-    this.#dispatchQ.push(u);
+    this.#dispatchQ.push(u.node.executor, u);
     this.#o.emit({ type: "step.queued", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key: u.key!, executor: u.node.executor, reason, ...this.#mapId(u) });
   }
 
@@ -432,30 +435,27 @@ export class RunCoordinator {
 
   #dispatch(): void {
     if (this.#stopping === "cancelled" || (this.#stopping && !this.#o.keepGoing)) return;
-    const q = this.#dispatchQ;
-    for (let i = 0; i < q.length; ) {
-      const u = q[i]!;
-      const kind = u.node.executor;
+    for (const kind of this.#dispatchQ.kinds()) {
       const ex = this.#o.executors[kind];
       if (!ex) {
-        q.splice(i, 1);
-        this.#completed.push({ unit: u, error: new SluiceError("SLUICE_CONFIG_INVALID", `step "${u.node.id}" wants executor "${kind}", which this run has not started. Use executor "inline" or "thread".`, { step: u.node.id, executor: kind }) });
+        for (const u of this.#dispatchQ.drain(kind)) this.#completed.push({ unit: u, error: new SluiceError("SLUICE_CONFIG_INVALID", `step "${u.node.id}" wants executor "${kind}", which this run has not started. Use executor "inline", "thread" or "process".`, { step: u.node.id, executor: kind }) });
         this.#scheduleBurst();
         continue;
       }
-      const busy = this.#runningBy.get(kind) ?? 0;
-      const need = this.#needs(u);
-      const fits = this.#running === 0 || (this.#inUse.cpu + need.cpu <= this.#budget.cpu && this.#inUse.memoryMb + need.memoryMb <= this.#budget.memoryMb);
-      if (busy >= ex.limit || this.#running >= this.#o.concurrency || !fits) {
-        i++;
-        continue;
+      for (;;) {
+        if (this.#running >= this.#o.concurrency) return;
+        const u = this.#dispatchQ.peek(kind);
+        if (!u || (this.#runningBy.get(kind) ?? 0) >= ex.limit) break;
+        const need = this.#needs(u);
+        const fits = this.#running === 0 || (this.#inUse.cpu + need.cpu <= this.#budget.cpu && this.#inUse.memoryMb + need.memoryMb <= this.#budget.memoryMb);
+        if (!fits) break;
+        this.#dispatchQ.shift(kind);
+        this.#runningBy.set(kind, (this.#runningBy.get(kind) ?? 0) + 1);
+        this.#running++;
+        this.#inUse.cpu += need.cpu;
+        this.#inUse.memoryMb += need.memoryMb;
+        this.#start(u, ex, need);
       }
-      q.splice(i, 1);
-      this.#runningBy.set(kind, busy + 1);
-      this.#running++;
-      this.#inUse.cpu += need.cpu;
-      this.#inUse.memoryMb += need.memoryMb;
-      this.#start(u, ex, need);
     }
   }
 
@@ -471,18 +471,22 @@ export class RunCoordinator {
     if (u.element) inputs[u.element.port] = { kind: "json", digest: u.element.digest };
     const env: Record<string, string | undefined> = {};
     for (const name of node.step.env) env[name] = this.#o.env[name];
-    const attempt = new AbortController();
     const timeoutMs = node.policy.timeoutMs;
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => attempt.abort(new SluiceError("SLUICE_STEP_TIMEOUT", `timed out after ${timeoutMs} ms (timeoutMs: ${timeoutMs}). Make the step faster or raise its timeoutMs.`, { step: node.id, timeoutMs })), timeoutMs);
-    const signal = AbortSignal.any([this.#abort.signal, attempt.signal]);
+    let timer: NodeJS.Timeout | undefined;
+    let signal = this.#abort.signal;
+    let aborted = this.#runAborted;
+    if (timeoutMs !== undefined) {
+      const attempt = new AbortController();
+      timer = setTimeout(() => attempt.abort(new SluiceError("SLUICE_STEP_TIMEOUT", `timed out after ${timeoutMs} ms (timeoutMs: ${timeoutMs}). Make the step faster or raise its timeoutMs.`, { step: node.id, timeoutMs })), timeoutMs);
+      signal = AbortSignal.any([this.#abort.signal, attempt.signal]);
+      aborted = rejectOnAbort(signal);
+    }
     const task = {
       runId, stepId: node.id, step: node.step, attempt: u.attempt, params: node.params, inputs, env, signal,
       onLog: (level: "debug" | "info" | "warn" | "error", msg: string, data?: Record<string, unknown>) => emit({ type: "log", runId, ts: clock(), stepId: node.id, level, msg, ...(data ? { data } : {}) }),
       onMetric: (name: string, value: number, step?: number) => emit({ type: "metric", runId, ts: clock(), stepId: node.id, name, value, step: step ?? null }),
     };
     // A step that ignores its signal still ends for the run when the signal fires.
-    const aborted = new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
-    aborted.catch(() => {});
     this.#queue
       .add(() => Promise.race([ex.execute(task), aborted]))
       .then(
@@ -534,7 +538,7 @@ export class RunCoordinator {
         u.timer = setTimeout(() => {
           this.#retrying.delete(u);
           u.phase = "dispatch";
-          this.#dispatchQ.push(u);
+          this.#dispatchQ.push(u.node.executor, u);
           this.#scheduleBurst();
         }, delayMs);
         return;
@@ -578,7 +582,7 @@ export class RunCoordinator {
       this.#peerTimer = undefined;
       if (this.#finished) return;
       const waiting = this.#peerWaits.splice(0);
-      this.#o.db.transaction(() => {
+      this.#o.commits.run(() => {
         for (const u of waiting) {
           if (this.#stopping) {
             this.#terminal(u, "skipped", this.#stopping === "cancelled" ? "run cancelled" : "not started: an earlier step failed");
@@ -592,7 +596,7 @@ export class RunCoordinator {
             this.#queueUnit(u, "the other run did not finish it");
           }
         }
-      })();
+      });
       this.#peerDelay = Math.min(this.#peerDelay * 2, this.#o.peerPollMs?.[1] ?? 250);
       if (this.#peerWaits.length > 0) this.#schedulePeerPoll();
       this.#scheduleBurst();
@@ -609,14 +613,70 @@ export class RunCoordinator {
   #maybeDone(): void {
     if (this.#running > 0 || this.#completed.length > 0 || this.#ready.length > 0 || this.#burstScheduled || this.#retrying.size > 0) return;
     const blocked = this.#stopping === "cancelled" || (this.#stopping !== null && !this.#o.keepGoing);
-    if (this.#dispatchQ.length > 0 && !blocked) return;
+    if (this.#dispatchQ.size > 0 && !blocked) return;
     if (this.#peerWaits.length > 0 && !this.#stopping) return;
     if ([...this.#followers.values()].some((l) => l.length > 0) && !this.#stopping) return;
     const firstFailed = this.#order.find((s) => s.phase === "failed");
     this.#skipUnfinished(this.#stopping === "cancelled" ? "run cancelled" : firstFailed ? `not started: step "${firstFailed.node.id}" failed` : "not reached");
     this.#peerWaits.length = 0;
-    this.#dispatchQ.length = 0;
+    this.#dispatchQ.clear();
     this.#finished = true;
     this.#done();
+  }
+}
+
+/** A promise that rejects with the signal's reason when it aborts (and never resolves). */
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  const p = new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+  p.catch(() => {});
+  return p;
+}
+
+/** FIFO queues per executor kind, with O(1) shift (a head index, compacted now and then). */
+class DispatchQueues {
+  readonly #q = new Map<ExecutorKind, { items: Unit[]; head: number }>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  kinds(): ExecutorKind[] {
+    return [...this.#q.keys()].filter((k) => this.#q.get(k)!.items.length > this.#q.get(k)!.head);
+  }
+
+  push(kind: ExecutorKind, u: Unit): void {
+    let q = this.#q.get(kind);
+    if (!q) this.#q.set(kind, (q = { items: [], head: 0 }));
+    q.items.push(u);
+    this.#size++;
+  }
+
+  peek(kind: ExecutorKind): Unit | undefined {
+    const q = this.#q.get(kind);
+    return q && q.head < q.items.length ? q.items[q.head] : undefined;
+  }
+
+  shift(kind: ExecutorKind): Unit | undefined {
+    const q = this.#q.get(kind);
+    if (!q || q.head >= q.items.length) return undefined;
+    const u = q.items[q.head++];
+    this.#size--;
+    if (q.head > 1024 && q.head * 2 > q.items.length) {
+      q.items = q.items.slice(q.head);
+      q.head = 0;
+    }
+    return u;
+  }
+
+  drain(kind: ExecutorKind): Unit[] {
+    const out: Unit[] = [];
+    for (let u = this.shift(kind); u; u = this.shift(kind)) out.push(u);
+    return out;
+  }
+
+  clear(): void {
+    this.#q.clear();
+    this.#size = 0;
   }
 }

@@ -5,7 +5,7 @@ import type { Plan, StepNode } from "../graph/index.ts";
 import { cacheKeyOf, keyRecord, type CacheKey, type KeyRecord } from "../hash/cache-key.ts";
 import type { CodeFiles } from "../hash/explain.ts";
 import type { ActionCache } from "../store/action-cache.ts";
-import type { CacheDb } from "../store/cache-db.ts";
+import type { CacheDb, GroupCommit } from "../store/cache-db.ts";
 import type { Claims } from "../store/claims.ts";
 import type { LocalCas } from "../store/local-cas.ts";
 import type { StatCache } from "../store/stat-cache.ts";
@@ -20,6 +20,8 @@ export interface Fingerprinter {
 /** The stores and services a run reads and writes. */
 export interface CacheServices {
   readonly db: CacheDb;
+  /** Batches the run's cache writes into few transactions. */
+  readonly commits: GroupCommit;
   readonly cas: LocalCas;
   readonly statCache: StatCache;
   readonly actionCache: ActionCache;
@@ -61,9 +63,9 @@ export class KeyResolver {
       this.#code.set(url, fp.digest);
       manifests.push([fp.digest, fp.manifest]);
     }
-    this.#s.db.transaction(() => {
+    this.#s.commits.run(() => {
       for (const [d, m] of manifests) this.#s.actionCache.putCode(d, m);
-    })();
+    });
   }
 
   /** Digest of a step's code (after `fingerprintAll`). */

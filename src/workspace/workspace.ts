@@ -12,7 +12,7 @@ import { CodeFingerprinter } from "../hash/code-fingerprint.ts";
 import { createSqliteFingerprintMemo } from "../hash/fingerprint-memo.ts";
 import { fanOut, previewRun, RunCoordinator, RunRecorder, type CacheServices, type EventSink, type RunSummary, type StepPreview } from "../scheduler/index.ts";
 import { ActionCache } from "../store/action-cache.ts";
-import { openCacheDb, type CacheDb } from "../store/cache-db.ts";
+import { GroupCommit, openCacheDb, type CacheDb } from "../store/cache-db.ts";
 import { Claims, isProcessAlive } from "../store/claims.ts";
 import { LocalCas } from "../store/local-cas.ts";
 import { createSqliteRunStore, type RunRecord, type RunStore, type Trigger } from "../store/run-store/index.ts";
@@ -77,6 +77,7 @@ export class Workspace {
   readonly actionCache: ActionCache;
   readonly runs: RunStore;
   readonly fingerprinter: CodeFingerprinter;
+  readonly commits: GroupCommit;
   readonly #clock: () => number;
   readonly #importer: TsImporter;
   readonly #log: Logger;
@@ -94,6 +95,7 @@ export class Workspace {
     this.cas = new LocalCas({ dir: config.cacheDir, db });
     this.statCache = new StatCache(db);
     this.actionCache = new ActionCache(db);
+    this.commits = new GroupCommit(db);
     this.fingerprinter = new CodeFingerprinter({ root: config.root, memo: createSqliteFingerprintMemo(db) });
     this.#inline = new InlineExecutor(this.cas);
     this.#process = new ProcessExecutor(this.cas, { env: config.env });
@@ -175,7 +177,7 @@ export class Workspace {
   }
 
   #services(claims: Claims): CacheServices {
-    return { db: this.db, cas: this.cas, statCache: this.statCache, actionCache: this.actionCache, claims, fingerprinter: this.fingerprinter, clock: this.#clock, env: this.config.env };
+    return { db: this.db, commits: this.commits, cas: this.cas, statCache: this.statCache, actionCache: this.actionCache, claims, fingerprinter: this.fingerprinter, clock: this.#clock, env: this.config.env };
   }
 
   /** What a run would do, step by step, and why; runs nothing. */
@@ -268,6 +270,7 @@ export class Workspace {
     await this.#threads?.close();
     this.#threads = undefined;
     await this.runs.close();
+    this.commits.flush();
     this.statCache.flush();
     this.db.close();
   }
