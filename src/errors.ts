@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   SLUICE_INTERNAL: { summary: "A bug in sluice; please report it with the run id.", exit: 1, status: 500 },
   SLUICE_INPUT_UNSUPPORTED: { summary: "A source path is of a kind sluice cannot hash (symlink, socket, device, or a folder where a file was expected).", exit: 2, status: 400 },
   SLUICE_DATA_INVALID: { summary: "Input data is malformed (ragged row, text in a numeric column, …); the message names file, row and column.", exit: 2, status: 400 },
+  SLUICE_MODEL_NOT_FOUND: { summary: "No model of that name and version in the registry.", exit: 2, status: 404 },
 } as const satisfies Record<string, CatalogueEntry>;
 
 /** A code from the catalogue. */

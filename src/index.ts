@@ -15,3 +15,8 @@ export { loadConfig, type ResolvedConfig } from "./config/index.ts";
 export { Workspace, type RunOptions, type PipelineInfo } from "./workspace/index.ts";
 export type { RunEvent, RunSummary, StepSummary, StepPreview } from "./scheduler/index.ts";
 export { canonicalJson, sha256, type Digest } from "./util/canonical-json.ts";
+export {
+  createTable, column, selectColumns, dropColumns, filterRows, takeRows, toFloat64Matrix, tableFromRows, tableToRows, cellValue,
+  encodeTable, decodeTable, readCsv, parseCsv, writeCsv, readJsonl, parseJsonl, readParquet, parseParquet, writeParquet, COLUMN_TYPES,
+  type Table, type Column, type ColumnType, type ColumnValues, type ReadCsvOptions,
+} from "./artifacts/index.ts";

@@ -57,6 +57,49 @@ export type CachePolicy = boolean | { readonly ttlMs: number };
 /** Log levels a step may use. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
+/** A registered model version, as steps see it. */
+export interface ModelVersionInfo {
+  readonly name: string;
+  readonly version: number;
+  /** Digest of the ONNX bytes in the CAS. */
+  readonly digest: string;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly stage: "candidate" | "champion" | "archived";
+  readonly signature: unknown;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly createdAt: number;
+  /** Run, step, pipeline, input digests, params and code digest of the step that registered it. */
+  readonly lineage: unknown;
+}
+
+/** One deployment of a model version behind an endpoint. */
+export interface DeploymentSpec {
+  readonly deployment: string;
+  readonly model: string;
+  readonly version: number;
+  /** Share of requests, 0–100; the non-shadow deployments of an endpoint sum to 100. */
+  readonly trafficPercent: number;
+  /** Receives a copy of requests; its answers are logged, not returned. */
+  readonly shadow?: boolean;
+}
+
+/**
+ * The model registry as a step sees it. Registration records lineage (this run, step, inputs,
+ * params and code) by itself. Steps that read mutable registry state (`champion`) should not be
+ * cached (`cache: false`), since that state is not part of their key.
+ */
+export interface ModelsClient {
+  /** Registers the ONNX file of input port `input` under `name`; the same bytes again return the same version. */
+  register(m: { name: string; input: string; metrics: Record<string, number>; signature?: unknown; tags?: Record<string, string> }): Promise<ModelVersionInfo>;
+  get(name: string, version?: number): Promise<ModelVersionInfo | undefined>;
+  champion(name: string): Promise<ModelVersionInfo | undefined>;
+  promote(name: string, version: number): Promise<ModelVersionInfo>;
+  /** The ONNX bytes of a registered version. */
+  read(name: string, version?: number): Promise<Uint8Array>;
+  /** Records the desired deployments of an endpoint (replacing its previous ones). */
+  deploy(endpoint: string, deployments: readonly DeploymentSpec[]): Promise<void>;
+}
+
 /** What a step's `run` receives. */
 export interface StepContext<I extends Ports, P> {
   /** Validated params with defaults applied. */
@@ -74,6 +117,10 @@ export interface StepContext<I extends Ports, P> {
   readonly attempt: number;
   /** Values of the environment variables the step declared in `env` (part of its cache key). */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** The digest of each input (`sha256:…`), e.g. to record lineage. */
+  readonly inputDigests: Readonly<Record<string, string>>;
+  /** The model registry (throws SLUICE_CONFIG_INVALID where a run has none). */
+  readonly models: ModelsClient;
   /** Structured log lines, stored per step in the run record. */
   log(level: LogLevel, msg: string, data?: Record<string, unknown>): void;
   /** A metric point; `step` is the x axis (epoch, iteration), optional. */

@@ -1,3 +1,5 @@
+import type { Table } from "../artifacts/table.ts";
+
 /**
  * Port kinds: what a step consumes and produces. Each kind has a value type inside `run`
  * (what a step receives as an input) and a result type (what a step returns as an output).
@@ -34,8 +36,8 @@ export const port = {
   dir(opts: { description?: string } = {}): PortSpec<"dir", string> {
     return { kind: "dir", ...opts };
   },
-  /** A table as typed bytes (columnar format comes with the ML steps). */
-  table(opts: { description?: string } = {}): PortSpec<"table", Uint8Array> {
+  /** A typed columnar table, stored as Apache Arrow IPC bytes. Inside `run` it is a `Table`. */
+  table(opts: { description?: string } = {}): PortSpec<"table", Table> {
     return { kind: "table", ...opts };
   },
 } as const;
@@ -49,7 +51,7 @@ export interface PathOutput {
 export type InputValue<P> =
   P extends PortSpec<"json", infer T> ? T
   : P extends PortSpec<"file" | "dir"> ? string
-  : P extends PortSpec<"table"> ? Uint8Array
+  : P extends PortSpec<"table"> ? Table
   : never;
 
 /** What `run` returns for an output port. */
@@ -57,7 +59,7 @@ export type OutputValue<P> =
   P extends PortSpec<"json", infer T> ? T
   : P extends PortSpec<"file"> ? PathOutput | Uint8Array
   : P extends PortSpec<"dir"> ? PathOutput
-  : P extends PortSpec<"table"> ? Uint8Array
+  : P extends PortSpec<"table"> ? Table | Uint8Array
   : never;
 
 /** The `inputs` object inside `run`. */

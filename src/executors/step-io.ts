@@ -1,13 +1,27 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { AnyStep, PortKind, StepContext } from "../define/index.ts";
+import type { AnyStep, ModelsClient, PortKind, StepContext } from "../define/index.ts";
 import { SluiceError } from "../errors.ts";
 import type { ProducedOutput, ResolvedInput, StepTask } from "../scheduler/index.ts";
 import type { LocalCas } from "../store/local-cas.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
+import { decodeTable, encodeTable, type Table } from "../artifacts/index.ts";
+
+function isTable(v: unknown): v is Table {
+  return typeof v === "object" && v !== null && Array.isArray((v as Table).columns) && typeof (v as Table).numRows === "number";
+}
+
+/** Arrow bytes returned directly are checked (and re-encoded, so equal tables get equal digests). */
+function decodeTableCheck(bytes: Uint8Array, task: StepBodyTask, port: string): Uint8Array {
+  return encodeTable(decodeTable(bytes, `step "${task.stepId}" › output "${port}"`));
+}
 
 /** The parts of a task a step body needs (a thread worker rebuilds it from plain data). */
-export type StepBodyTask = Pick<StepTask, "runId" | "stepId" | "attempt" | "params" | "inputs" | "env" | "signal" | "onLog" | "onMetric">;
+export type StepBodyTask = Pick<StepTask, "runId" | "stepId" | "attempt" | "params" | "inputs" | "env" | "signal" | "onLog" | "onMetric" | "models">;
+
+const NO_MODELS = new Proxy({} as ModelsClient, {
+  get: () => () => Promise.reject(new SluiceError("SLUICE_CONFIG_INVALID", "this run has no model registry (steps run through Workspace.run have one).")),
+});
 
 function missing(task: StepBodyTask, port: string, input: ResolvedInput): SluiceError {
   return new SluiceError("SLUICE_CACHE_CORRUPT", `step "${task.stepId}" › input "${port}": object ${input.digest} is missing or corrupt in the cache. Run again: the producing step reruns.`, { step: task.stepId, field: port, digest: input.digest });
@@ -24,7 +38,7 @@ async function materialize(cas: LocalCas, task: StepBodyTask, port: string, inpu
     case "table": {
       const bytes = cas.getBytes(input.digest);
       if (!bytes) throw missing(task, port, input);
-      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return decodeTable(bytes, `step "${task.stepId}" › input "${port}"`);
     }
     case "file": {
       const p = cas.filePath(input.digest);
@@ -56,8 +70,9 @@ async function produce(cas: LocalCas, task: StepBodyTask, port: string, kind: Po
       if (value === undefined) throw badOutput(task, port, "a JSON value", value);
       return { bytes: Buffer.from(canonicalJson(value), "utf8") };
     case "table":
-      if (!(value instanceof Uint8Array)) throw badOutput(task, port, "table bytes (Uint8Array)", value);
-      return { bytes: value };
+      if (value instanceof Uint8Array) return { bytes: decodeTableCheck(value, task, port) };
+      if (!isTable(value)) throw badOutput(task, port, "a Table (createTable(...)) or Arrow IPC bytes", value);
+      return { bytes: encodeTable(value) };
     case "file":
       if (value instanceof Uint8Array) return { bytes: value };
       if (!isPath(value)) throw badOutput(task, port, "{ path } of a file it wrote, or bytes", value);
@@ -101,6 +116,8 @@ export async function runStepBody(step: AnyStep, task: StepBodyTask, cas: LocalC
       stepId: task.stepId,
       attempt: task.attempt,
       env: task.env,
+      inputDigests: Object.fromEntries(Object.entries(task.inputs).map(([p, i]) => [p, i.digest])),
+      models: task.models ?? NO_MODELS,
       log: (level, msg, data) => task.onLog(level, msg, data),
       metric: (name, value, x) => task.onMetric(name, value, x),
     };

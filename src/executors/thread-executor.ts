@@ -1,9 +1,9 @@
 import os from "node:os";
-import { MessageChannel } from "node:worker_threads";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
-import { deserializeError, type SerializedError } from "../errors.ts";
+import { deserializeError, serializeError, SluiceError, type SerializedError } from "../errors.ts";
 import type { Executor, ProducedOutput, StepTask } from "../scheduler/index.ts";
-import type { ThreadTaskPayload, WorkerMessage } from "./thread-worker.ts";
+import type { CoordinatorReply, ThreadTaskPayload, WorkerMessage } from "./thread-worker.ts";
 
 /** Options of the thread pool. */
 export interface ThreadExecutorOptions {
@@ -50,6 +50,7 @@ export class ThreadExecutor implements Executor {
     port1.on("message", (m: WorkerMessage) => {
       if (m.type === "log") task.onLog(m.level, m.msg, m.data);
       else if (m.type === "metric") task.onMetric(m.name, m.value, m.step);
+      else if (m.type === "call") void this.#serve(port1, task, m);
       else gotOutputs(m.outputs);
     });
     const payload: ThreadTaskPayload = {
@@ -70,6 +71,23 @@ export class ThreadExecutor implements Executor {
       return await outputs;
     } finally {
       port1.close();
+    }
+  }
+
+  /** Answers a worker's registry call with the attempt's own client. */
+  async #serve(port: MessagePort, task: StepTask, m: Extract<WorkerMessage, { type: "call" }>): Promise<void> {
+    let reply: CoordinatorReply;
+    try {
+      if (!task.models) throw new SluiceError("SLUICE_CONFIG_INVALID", "this run has no model registry.");
+      const fn = task.models[m.method] as (...args: unknown[]) => Promise<unknown>;
+      reply = { type: "reply", id: m.id, ok: true, value: await fn(...m.args) };
+    } catch (err) {
+      reply = { type: "reply", id: m.id, ok: false, error: serializeError(err) };
+    }
+    try {
+      port.postMessage(reply);
+    } catch {
+      // the attempt ended (and its port closed) while the call was in flight
     }
   }
 

@@ -1,6 +1,6 @@
 import type { MessagePort } from "node:worker_threads";
-import { isStep, type AnyStep, type LogLevel } from "../define/index.ts";
-import { SluiceError, serializeError } from "../errors.ts";
+import { isStep, type AnyStep, type LogLevel, type ModelsClient } from "../define/index.ts";
+import { deserializeError, SluiceError, serializeError, type SerializedError } from "../errors.ts";
 import type { ProducedOutput, StepTask } from "../scheduler/index.ts";
 import { openCacheDb } from "../store/cache-db.ts";
 import { LocalCas } from "../store/local-cas.ts";
@@ -18,7 +18,31 @@ export interface ThreadTaskPayload extends Pick<StepTask, "runId" | "stepId" | "
 export type WorkerMessage =
   | { readonly type: "log"; readonly level: LogLevel; readonly msg: string; readonly data?: Record<string, unknown> }
   | { readonly type: "metric"; readonly name: string; readonly value: number; readonly step?: number }
-  | { readonly type: "result"; readonly outputs: Record<string, ProducedOutput> };
+  | { readonly type: "result"; readonly outputs: Record<string, ProducedOutput> }
+  | { readonly type: "call"; readonly id: number; readonly method: keyof ModelsClient; readonly args: unknown[] };
+
+/** The coordinator's answer to a worker's registry call. */
+export type CoordinatorReply = { readonly type: "reply"; readonly id: number; readonly ok: true; readonly value: unknown } | { readonly type: "reply"; readonly id: number; readonly ok: false; readonly error: SerializedError };
+
+/** A registry client whose calls travel to the coordinator over the task's port. */
+function remoteModels(port: MessagePort): ModelsClient {
+  let next = 0;
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  port.on("message", (m: CoordinatorReply) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (m.ok) p.resolve(m.value);
+    else p.reject(deserializeError(m.error));
+  });
+  const call = (method: keyof ModelsClient) => (...args: unknown[]): Promise<any> =>
+    new Promise((resolve, reject) => {
+      const id = next++;
+      pending.set(id, { resolve, reject });
+      port.postMessage({ type: "call", id, method, args } satisfies WorkerMessage);
+    });
+  return { register: call("register"), get: call("get"), champion: call("champion"), promote: call("promote"), read: call("read"), deploy: call("deploy") };
+}
 
 // Stack traces of compiled step modules name their .ts sources.
 process.setSourceMapsEnabled(true);
@@ -56,6 +80,7 @@ export default async function runThreadTask(t: ThreadTaskPayload): Promise<unkno
     const outputs = await runStepBody(step, {
       runId: t.runId, stepId: t.stepId, attempt: t.attempt, params: t.params, inputs: t.inputs, env: t.env,
       signal: new AbortController().signal,
+      models: remoteModels(t.port),
       onLog: (level, msg, data) => post({ type: "log", level, msg, ...(data ? { data } : {}) }),
       onMetric: (name, value, step) => post({ type: "metric", name, value, ...(step === undefined ? {} : { step }) }),
     }, casFor(t.cacheDir));

@@ -6,7 +6,7 @@ import type { MapNode, Plan, StepNode } from "../graph/index.ts";
 import type { CacheKey, KeyRecord } from "../hash/cache-key.ts";
 import type { Digest } from "../util/canonical-json.ts";
 import type { EventSink, RunOutcome, StepOutcome } from "./events.ts";
-import type { Executor, ProducedOutput, ResolvedInput } from "./executor.ts";
+import type { Executor, ModelsClientFactory, ProducedOutput, ResolvedInput } from "./executor.ts";
 import { KeyResolver, type CacheServices, type LookupResult } from "./key-resolver.ts";
 import { collectPort, expandMap } from "./map-expansion.ts";
 import { backoffMs, shouldRetry } from "./retry-policy.ts";
@@ -28,6 +28,8 @@ export interface CoordinatorOptions extends CacheServices {
   readonly budget?: { readonly cpu: number; readonly memoryMb: number };
   /** How long to wait between looks at a step another process is running: [first, max] ms. */
   readonly peerPollMs?: readonly [number, number];
+  /** Gives each attempt its model-registry client. */
+  readonly models?: ModelsClientFactory;
   /** Jitter source for retry delays. @default Math.random */
   readonly random?: () => number;
   readonly trigger?: string;
@@ -481,8 +483,9 @@ export class RunCoordinator {
       signal = AbortSignal.any([this.#abort.signal, attempt.signal]);
       aborted = rejectOnAbort(signal);
     }
+    const models = this.#o.models?.({ runId, stepId: node.id, pipeline: this.#o.plan.name, inputs, params: node.params, codeDigest: u.record?.code ?? null });
     const task = {
-      runId, stepId: node.id, step: node.step, attempt: u.attempt, params: node.params, inputs, env, signal,
+      runId, stepId: node.id, step: node.step, attempt: u.attempt, params: node.params, inputs, env, signal, ...(models ? { models } : {}),
       onLog: (level: "debug" | "info" | "warn" | "error", msg: string, data?: Record<string, unknown>) => emit({ type: "log", runId, ts: clock(), stepId: node.id, level, msg, ...(data ? { data } : {}) }),
       onMetric: (name: string, value: number, step?: number) => emit({ type: "metric", runId, ts: clock(), stepId: node.id, name, value, step: step ?? null }),
     };

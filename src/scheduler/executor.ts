@@ -1,4 +1,4 @@
-import type { AnyStep, ExecutorKind, LogLevel, PortKind } from "../define/index.ts";
+import type { AnyStep, ExecutorKind, LogLevel, ModelsClient, PortKind } from "../define/index.ts";
 import type { Digest } from "../util/canonical-json.ts";
 
 /** An input as the executor receives it: a digest, or a workspace path for source files. */
@@ -23,9 +23,24 @@ export interface StepTask {
   /** Values of the env vars the step declared. */
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly signal: AbortSignal;
+  /** The registry client for this attempt (lineage filled in), when the run has a registry. */
+  readonly models?: ModelsClient;
   onLog(level: LogLevel, msg: string, data?: Record<string, unknown>): void;
   onMetric(name: string, value: number, step?: number): void;
 }
+
+/** What the coordinator knows of an attempt, for the registry's lineage. */
+export interface AttemptContext {
+  readonly runId: string;
+  readonly stepId: string;
+  readonly pipeline: string;
+  readonly inputs: Readonly<Record<string, ResolvedInput>>;
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly codeDigest: string | null;
+}
+
+/** Makes the registry client of one attempt. */
+export type ModelsClientFactory = (ctx: AttemptContext) => ModelsClient;
 
 /** Where steps run. The coordinator owns all run state; an executor only runs one attempt at a time per call. */
 export interface Executor {

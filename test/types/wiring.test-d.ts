@@ -1,5 +1,6 @@
 import { describe, expectTypeOf, test } from "vitest";
 import { definePipeline, defineStep, port, Type, type OutputRef, type PathOutput } from "sluice";
+import type { Table } from "sluice";
 
 const makeNumber = defineStep({ name: "make-number", outputs: { value: port.json<number>() }, run: () => ({ value: 1 }) });
 const makeFile = defineStep({ name: "make-file", outputs: { out: port.file() }, run: () => ({ out: { path: "out.txt" } }) });
@@ -110,7 +111,7 @@ describe("step bodies", () => {
         expectTypeOf(ctx.inputs.f).toEqualTypeOf<string>();
         expectTypeOf(ctx.inputs.d).toEqualTypeOf<string>();
         expectTypeOf(ctx.inputs.rows).toEqualTypeOf<{ a: number }[]>();
-        expectTypeOf(ctx.inputs.t).toEqualTypeOf<Uint8Array>();
+        expectTypeOf(ctx.inputs.t).toEqualTypeOf<Table>();
         expectTypeOf(ctx.params).toEqualTypeOf<{ k: number }>();
         // @ts-expect-error: no such input
         void ctx.inputs.missing;

@@ -113,6 +113,52 @@ export function runStoreMigrations(dialect: RunStoreDialect): Record<string, Mig
         for (const table of ["logs", "metrics", "step_runs", "runs"]) await db.schema.dropTable(table).execute();
       },
     },
+    "0002_models": {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.createTable("model_names").addColumn("name", "text", (c) => c.primaryKey()).execute();
+
+        await db.schema
+          .createTable("models")
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("version", "integer", (c) => c.notNull())
+          .addColumn("digest", "text", (c) => c.notNull())
+          .addColumn("metrics", "text", (c) => c.notNull())
+          .addColumn("signature", "text", (c) => c.notNull())
+          .addColumn("stage", "text", (c) => c.notNull())
+          .addColumn("lineage", "text", (c) => c.notNull())
+          .addColumn("tags", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("stage_updated_at", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("models_pk", ["name", "version"])
+          .execute();
+        // Re-registering the same bytes under a name finds this row instead of adding a version.
+        await db.schema.createIndex("models_name_digest").unique().on("models").columns(["name", "digest"]).execute();
+        // A last line of defence: the registry already serialises a name's promotions.
+        await db.schema.createIndex("models_one_champion").unique().on("models").column("name").where("stage", "=", "champion").execute();
+        await db.schema.createIndex("models_created_at").on("models").column("created_at").execute();
+
+        await db.schema
+          .createTable("endpoints")
+          .addColumn("name", "text", (c) => c.primaryKey())
+          .addColumn("updated_at", "bigint", (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable("deployments")
+          .addColumn("endpoint", "text", (c) => c.notNull())
+          .addColumn("deployment", "text", (c) => c.notNull())
+          .addColumn("model", "text", (c) => c.notNull())
+          .addColumn("version", "integer", (c) => c.notNull())
+          .addColumn("traffic_percent", "integer", (c) => c.notNull())
+          .addColumn("shadow", "integer", (c) => c.notNull())
+          .addColumn("updated_at", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("deployments_pk", ["endpoint", "deployment"])
+          .execute();
+      },
+      async down(db: Kysely<any>): Promise<void> {
+        for (const table of ["deployments", "endpoints", "models", "model_names"]) await db.schema.dropTable(table).execute();
+      },
+    },
   };
 }
 

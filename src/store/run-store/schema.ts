@@ -81,4 +81,51 @@ export interface RunStoreSchema {
   step_runs: StepRunsTable;
   metrics: MetricsTable;
   logs: LogsTable;
+  model_names: ModelNamesTable;
+  models: ModelsTable;
+  endpoints: EndpointsTable;
+  deployments: DeploymentsTable;
+}
+
+/** Table `model_names`: one row per registered model name; writers lock it to serialise a name's changes. */
+export interface ModelNamesTable {
+  name: string;
+}
+
+/** Table `models`: one row per (name, version); `(name, digest)` is unique. */
+export interface ModelsTable {
+  name: string;
+  version: IntColumn;
+  /** `sha256:<hex>` of the ONNX bytes in the CAS. */
+  digest: string;
+  /** JSON object name → number. */
+  metrics: string;
+  /** JSON. */
+  signature: string;
+  /** `candidate`, `champion` or `archived`; at most one champion per name. */
+  stage: string;
+  /** JSON `ModelLineage`. */
+  lineage: string;
+  /** JSON object name → string. */
+  tags: string;
+  created_at: IntColumn;
+  stage_updated_at: IntColumn;
+}
+
+/** Table `endpoints`: one row per endpoint ever given deployments; writers lock it to serialise an endpoint's changes. */
+export interface EndpointsTable {
+  name: string;
+  updated_at: IntColumn;
+}
+
+/** Table `deployments`: the desired deployments of each endpoint. */
+export interface DeploymentsTable {
+  endpoint: string;
+  deployment: string;
+  model: string;
+  version: IntColumn;
+  traffic_percent: IntColumn;
+  /** 1 for a shadow (mirrored, answers discarded), 0 otherwise: no boolean type both databases share. */
+  shadow: IntColumn;
+  updated_at: IntColumn;
 }
