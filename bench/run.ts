@@ -4,7 +4,7 @@
 //
 //   npm run bench                      full run (≈ 3–5 min on 2 cores), appends to BENCHMARKS.md
 //   npm run bench -- --quick           small sizes, for trying the bench itself; writes nothing
-//   npm run bench -- --only a,c        some sections (a = engine + CLI, b, c, d)
+//   npm run bench -- --only a,c        some sections (a = engine + CLI, b threads, c hashing, d object-hash, e map + command steps)
 //   npm run bench -- --no-write        do not append to BENCHMARKS.md
 import fs from "node:fs";
 import path from "node:path";
@@ -17,6 +17,7 @@ import { loadAverages, machineInfo } from "./lib/machine.ts";
 import { markdownTable, textTable, type Row } from "./lib/report.ts";
 import { fmt, msSince, nowNs } from "./lib/stats.ts";
 import { objectHashBench } from "./object-hash.ts";
+import { controlFlowBench } from "./control-flow.ts";
 import { threadBench } from "./threads.ts";
 
 const { values } = parseArgs({
@@ -27,12 +28,12 @@ const { values } = parseArgs({
   },
 });
 const quick = values.quick;
-const only = new Set((values.only ?? "a,b,c,d").split(",").map((s) => s.trim().toLowerCase()));
-const write = !values["no-write"] && !quick && only.size === 4;
+const only = new Set((values.only ?? "a,b,c,d,e").split(",").map((s) => s.trim().toLowerCase()));
+const write = !values["no-write"] && !quick && only.size === 5;
 
 const SIZES = quick
-  ? { steps: 500, engineReps: 2, spawns: 3, stepMs: 150, threadReps: 2, bigMiB: 64, bigReps: 2, files: 500, fileReps: 2, samples: 3, sampleMs: 50 }
-  : { steps: 10_000, engineReps: 5, spawns: 7, stepMs: 400, threadReps: 5, bigMiB: 1024, bigReps: 5, files: 10_000, fileReps: 5, samples: 7, sampleMs: 200 };
+  ? { steps: 500, engineReps: 2, spawns: 3, stepMs: 150, threadReps: 2, bigMiB: 64, bigReps: 2, files: 500, fileReps: 2, samples: 3, sampleMs: 50, elements: 500, commands: 5 }
+  : { steps: 10_000, engineReps: 5, spawns: 7, stepMs: 400, threadReps: 5, bigMiB: 1024, bigReps: 5, files: 10_000, fileReps: 5, samples: 7, sampleMs: 200, elements: 10_000, commands: 20 };
 
 const BENCHMARKS_MD = path.join(PACKAGE_ROOT, "BENCHMARKS.md");
 const HEADER = `# Benchmarks
@@ -88,6 +89,10 @@ try {
   if (only.has("d")) {
     log(`\nd. object-hash vs canonical JSON + sha256 (median of ${SIZES.samples} batches)`);
     rows.push(...objectHashBench({ samples: SIZES.samples, sampleMs: SIZES.sampleMs }, log));
+  }
+  if (only.has("e")) {
+    log(`\ne. map and command steps (median of ${SIZES.engineReps})`);
+    rows.push(...(await controlFlowBench(bw, { elements: SIZES.elements, reps: SIZES.engineReps, commands: SIZES.commands }, log)));
   }
 } finally {
   bw.remove();
