@@ -1,9 +1,8 @@
-import { Graph } from "@dagrejs/graphlib";
 import path from "node:path";
 import { SluiceError } from "../errors.ts";
 import { isOutputRef, recordPipeline, type AnyPipeline, type AnyStep, type CachePolicy, type ExecutorKind, type PlanProblem, type PortKind, type RunPolicy } from "../define/index.ts";
 import { validateParams, type ParamIssue } from "../define/params.ts";
-import { topoSort } from "./topo-sort.ts";
+import { Adjacency } from "./adjacency.ts";
 
 /** Where an input comes from: a node and one of its output ports. */
 export interface InputSource {
@@ -103,9 +102,9 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
     throw new SluiceError("SLUICE_DEFINITION_INVALID", `pipeline "${name}": build() threw: ${(err as Error)?.message ?? String(err)}. Fix the pipeline's build function.`, { pipeline: name }, { cause: err });
   }
   const problems: PlanProblem[] = [...recorded.problems];
-  const g = new Graph({ directed: true, multigraph: false });
+  const g = new Adjacency();
   const nodes = new Map<string, PlanNode>();
-  for (const spec of recorded.nodes) g.setNode(spec.id);
+  for (const spec of recorded.nodes) g.addNode(spec.id);
 
   const byId = new Map(recorded.nodes.map((n) => [n.id, n]));
   /** The kind a reference points at, or a problem. */
@@ -128,7 +127,7 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
       problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${where} › ${label}: "${ref.node}" has no output "${ref.port}" (outputs: ${outs.join(", ") || "none"}).` });
       return undefined;
     }
-    g.setEdge(ref.node, consumer);
+    g.addEdge(ref.node, consumer);
     return { node: ref.node, port: ref.port, kind };
   };
   const mismatch = (src: InputSource, want: PortKind, consumer: string, field: string, where: string): boolean => {
@@ -195,7 +194,7 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
     if (over && !mismatch(over, "json", spec.id, "over", where)) nodes.set(spec.id, { kind: "map", ...base, over, as: spec.as, key: spec.key });
   }
 
-  const sorted = topoSort(g);
+  const sorted = g.sort();
   if (!sorted.ok) {
     problems.push({ code: "SLUICE_CYCLE", pipeline: name, step: sorted.cycle[0], message: `pipeline "${name}": cycle ${sorted.cycle.map((s) => `"${s}"`).join(" → ")}. A step cannot depend on its own outputs; break the cycle.` });
   }
@@ -205,8 +204,8 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
   const deps = new Map<string, string[]>();
   const dependents = new Map<string, string[]>();
   for (const id of nodes.keys()) {
-    deps.set(id, g.predecessors(id) ?? []);
-    dependents.set(id, g.successors(id) ?? []);
+    deps.set(id, g.preds.get(id) ?? []);
+    dependents.set(id, g.succs.get(id) ?? []);
   }
   return Object.freeze({ pipeline, name, params: Object.freeze(pv.value), nodes, order: sorted.ok ? sorted.order : [], deps, dependents });
 }

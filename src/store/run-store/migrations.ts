@@ -134,7 +134,7 @@ export function runStoreMigrations(dialect: RunStoreDialect): Record<string, Mig
         // Re-registering the same bytes under a name finds this row instead of adding a version.
         await db.schema.createIndex("models_name_digest").unique().on("models").columns(["name", "digest"]).execute();
         // A last line of defence: the registry already serialises a name's promotions.
-        await db.schema.createIndex("models_one_champion").unique().on("models").column("name").where("stage", "=", "champion").execute();
+        await db.schema.createIndex("models_one_champion").unique().on("models").column("name").where(sql.ref("stage"), "=", "champion").execute();
         await db.schema.createIndex("models_created_at").on("models").column("created_at").execute();
 
         await db.schema

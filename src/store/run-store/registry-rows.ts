@@ -8,8 +8,14 @@ import { canonicalJson } from "../../util/canonical-json.ts";
 import type { DeploymentsTable, ModelsTable } from "./schema.ts";
 import type { Deployment, DeploymentSpec, ModelLineage, ModelStage, ModelVersion, NewModelVersion } from "./registry-types.ts";
 
+/** A `models` row to insert, every column present (also readable as a selected row). */
+export type ModelRow = Required<Insertable<ModelsTable>>;
+
+/** A `deployments` row to insert, every column present (also readable as a selected row). */
+export type DeploymentRow = Required<Insertable<DeploymentsTable>>;
+
 /** A new version's `models` row: a candidate, its stage set at registration. */
-export function toModelRow(m: NewModelVersion, version: number): Insertable<ModelsTable> {
+export function toModelRow(m: NewModelVersion, version: number): ModelRow {
   return {
     name: m.name,
     version,
@@ -41,7 +47,7 @@ export function fromModelRow(row: Selectable<ModelsTable>): ModelVersion {
 }
 
 /** A deployment spec as a `deployments` row of `endpoint`, updated at `at`. */
-export function toDeploymentRow(endpoint: string, d: DeploymentSpec, at: number): Insertable<DeploymentsTable> {
+export function toDeploymentRow(endpoint: string, d: DeploymentSpec, at: number): DeploymentRow {
   return {
     endpoint,
     deployment: d.deployment,

@@ -9,6 +9,7 @@ import { mkdir, realpath } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { SluiceError } from "../../errors.ts";
 import { createKyselyRunStore } from "./kysely-run-store.ts";
+import { createKyselyModelRegistry, type ModelRegistry } from "./model-registry.ts";
 import type { RunStoreSchema } from "./schema.ts";
 import type { RunStore } from "./types.ts";
 
@@ -78,8 +79,14 @@ function openDatabase(path: string): Database.Database {
   }
 }
 
-/** A run store in the SQLite file `file` (its folder is created); applies pending migrations. */
-export async function createSqliteRunStore(file: string): Promise<RunStore> {
+/** The open database of a SQLite file and its in-process write lock. */
+interface OpenSqlite {
+  db: Kysely<RunStoreSchema>;
+  exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+}
+
+/** Opens (creating its folder) the SQLite file `file` behind Kysely, with the file's lock. */
+async function openSqlite(file: string): Promise<OpenSqlite> {
   let path = resolve(file);
   let exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
   let sqlite: Database.Database;
@@ -99,10 +106,40 @@ export async function createSqliteRunStore(file: string): Promise<RunStore> {
     );
   }
   const db = new Kysely<RunStoreSchema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  return { db, exclusive };
+}
+
+/** A run store in the SQLite file `file` (its folder is created); applies pending migrations. */
+export async function createSqliteRunStore(file: string): Promise<RunStore> {
+  const { db, exclusive } = await openSqlite(file);
   try {
     return await createKyselyRunStore(db, { exclusive });
   } catch (err) {
     await db.destroy();
     throw err;
   }
+}
+
+/** The stores that share one SQLite file: run records and the model registry. */
+export interface SqliteStores {
+  runs: RunStore;
+  models: ModelRegistry;
+  /** Closes the shared connection; both stores are unusable afterwards. */
+  close(): Promise<void>;
+}
+
+/**
+ * The run store and the model registry in the SQLite file `file` (its folder is created), on one
+ * connection, migrated once, sharing one write lock.
+ */
+export async function createSqliteStores(file: string): Promise<SqliteStores> {
+  const { db, exclusive } = await openSqlite(file);
+  let runs: RunStore;
+  try {
+    runs = await createKyselyRunStore(db, { exclusive });
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return { runs, models: createKyselyModelRegistry(db, { exclusive }), close: () => runs.close() };
 }
