@@ -7,6 +7,7 @@ export class InlineExecutor implements Executor {
   readonly kind = "inline" as const;
   readonly limit: number;
   readonly worker = null;
+  readonly isolated = false;
   readonly #cas: LocalCas;
 
   constructor(cas: LocalCas, opts: { limit?: number } = {}) {

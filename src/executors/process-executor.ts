@@ -39,6 +39,7 @@ export class ProcessExecutor implements Executor {
   readonly kind = "process" as const;
   readonly limit: number;
   readonly worker = `process@${os.hostname()}`;
+  readonly isolated = false;
   readonly #cas: LocalCas;
   readonly #env: Readonly<Record<string, string | undefined>>;
 

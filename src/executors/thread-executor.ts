@@ -27,6 +27,7 @@ export class ThreadExecutor implements Executor {
   readonly kind = "thread" as const;
   readonly limit: number;
   readonly worker = "thread-pool";
+  readonly isolated = true;
   readonly #pool: Piscina;
   readonly #cacheDir: string;
   readonly #loadableUrl: (moduleUrl: string) => string;

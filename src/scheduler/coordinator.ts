@@ -463,6 +463,8 @@ export class RunCoordinator {
 
   #start(u: Unit, ex: Executor, need: { cpu: number; memoryMb: number }): void {
     const { node } = u;
+    // Its inputs may still sit in this connection's open batch: make them visible first.
+    if (ex.isolated) this.#o.commits.flush();
     const { runId, clock, emit } = this.#o;
     u.phase = "running";
     u.attempt += 1;

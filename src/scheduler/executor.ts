@@ -49,6 +49,8 @@ export interface Executor {
   readonly limit: number;
   /** A label for the run record (thread id, host). */
   readonly worker: string | null;
+  /** Reads the store through its own connection (a worker thread, another machine): the coordinator commits pending cache writes before starting a step here. */
+  readonly isolated: boolean;
   execute(task: StepTask): Promise<Record<string, ProducedOutput>>;
   close(): Promise<void>;
 }

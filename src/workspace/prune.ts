@@ -30,6 +30,8 @@ export async function pruneCache(ws: Workspace, opts: PruneOptions): Promise<Pru
   const now = Date.now();
   const runIds = await ws.runs.recentRunIds(opts.keepRuns);
   const kept = await ws.runs.referencedBy(runIds);
+  // Registered models and live deployments keep their ONNX bytes whatever their age.
+  for (const d of await ws.models.referencedDigests()) kept.digests.add(d);
   const entries = ws.actionCache.list().sort((a, b) => a.createdAt - b.createdAt);
   const objects = ws.cas.listObjects();
   const sizeOf = new Map(objects.map((o) => [o.digest as string, o.size]));

@@ -15,7 +15,9 @@ import { ActionCache } from "../store/action-cache.ts";
 import { GroupCommit, openCacheDb, type CacheDb } from "../store/cache-db.ts";
 import { Claims, isProcessAlive } from "../store/claims.ts";
 import { LocalCas } from "../store/local-cas.ts";
-import { createSqliteRunStore, type RunRecord, type RunStore, type Trigger } from "../store/run-store/index.ts";
+import { createSqliteStores, type ModelRegistry, type ModelVersion, type RunRecord, type RunStore, type Trigger } from "../store/run-store/index.ts";
+import type { ModelsClient, ModelVersionInfo } from "../define/index.ts";
+import type { AttemptContext } from "../scheduler/index.ts";
 import { StatCache } from "../store/stat-cache.ts";
 import { TsImporter } from "../util/ts-import.ts";
 import { silentLogger, type Logger } from "../log.ts";
@@ -76,6 +78,9 @@ export class Workspace {
   readonly statCache: StatCache;
   readonly actionCache: ActionCache;
   readonly runs: RunStore;
+  /** Registered model versions and endpoint deployments (same database as the runs). */
+  readonly models: ModelRegistry;
+  readonly #closeStores: () => Promise<void>;
   readonly fingerprinter: CodeFingerprinter;
   readonly commits: GroupCommit;
   readonly #clock: () => number;
@@ -86,8 +91,11 @@ export class Workspace {
   #process: ProcessExecutor;
   #pipelines: Map<string, PipelineInfo> | undefined;
 
-  private constructor(config: ResolvedConfig, db: CacheDb, runs: RunStore, clock: () => number, log: Logger) {
+  private constructor(config: ResolvedConfig, db: CacheDb, stores: { runs: RunStore; models: ModelRegistry; close(): Promise<void> }, clock: () => number, log: Logger) {
     this.config = config;
+    const runs = stores.runs;
+    this.models = stores.models;
+    this.#closeStores = () => stores.close();
     this.#log = log.child({ component: "workspace", root: config.root });
     this.db = db;
     this.runs = runs;
@@ -111,8 +119,9 @@ export class Workspace {
       throw new SluiceError("SLUICE_WORKSPACE_INVALID", `workspace ${config.root} does not exist. Pass --workspace DIR or run sluice in a project folder.`, { path: config.root });
     }
     const db = openCacheDb(config.cacheDir);
-    const runs = await createSqliteRunStore(path.join(config.cacheDir, "runs.db"));
-    const ws = new Workspace(config, db, runs, opts.clock ?? Date.now, opts.logger ?? silentLogger());
+    const stores = await createSqliteStores(path.join(config.cacheDir, "runs.db"));
+    const runs = stores.runs;
+    const ws = new Workspace(config, db, stores, opts.clock ?? Date.now, opts.logger ?? silentLogger());
     const host = os.hostname();
     const interrupted = await runs.markInterrupted((h, pid) => h !== host || isProcessAlive(pid));
     if (interrupted.length > 0) ws.#log.warn({ runs: interrupted }, "runs left running by a dead process marked interrupted");
@@ -229,11 +238,51 @@ export class Workspace {
       concurrency: opts.concurrency ?? this.config.concurrency,
       force: opts.force, signal: opts.signal, trigger: opts.trigger ?? "api", actor: opts.actor,
       keepGoing: opts.keepGoing, budget: opts.budget,
+      models: (ctx) => this.#modelsClient(ctx),
     });
     opts.onStart?.(runId, coordinator);
     const summary = await coordinator.run();
     await recorder.drain();
     return summary;
+  }
+
+  /** The registry client of one attempt: registration records the attempt's lineage itself. */
+  #modelsClient(ctx: AttemptContext): ModelsClient {
+    const reg = this.models;
+    const clock = this.#clock;
+    const cas = this.cas;
+    const info = (m: ModelVersion): ModelVersionInfo => ({ name: m.name, version: m.version, digest: m.digest, metrics: m.metrics, stage: m.stage, signature: m.signature, tags: m.tags, createdAt: m.createdAt, lineage: m.lineage });
+    return {
+      async register({ name, input, metrics, signature, tags }) {
+        const i = ctx.inputs[input];
+        if (!i || i.kind !== "file") {
+          throw new SluiceError("SLUICE_PARAMS_INVALID", `step "${ctx.stepId}": models.register({ input: ${JSON.stringify(input)} }) must name a file input holding the ONNX model (inputs: ${Object.keys(ctx.inputs).join(", ") || "none"}).`, { step: ctx.stepId, field: "input" });
+        }
+        // A model read in place from the workspace is copied into the CAS, so the registry can serve it later.
+        if (i.sourcePath !== undefined) await cas.putFile(i.sourcePath);
+        const lineage = { runId: ctx.runId, stepId: ctx.stepId, pipeline: ctx.pipeline, inputs: Object.fromEntries(Object.entries(ctx.inputs).map(([p, x]) => [p, x.digest])), params: ctx.params, codeDigest: ctx.codeDigest };
+        return info(await reg.register({ name, digest: i.digest, metrics, signature: signature ?? null, lineage, tags: tags ?? {}, createdAt: clock() }));
+      },
+      get: async (name, version) => {
+        const m = await reg.get(name, version);
+        return m && info(m);
+      },
+      champion: async (name) => {
+        const m = await reg.champion(name);
+        return m && info(m);
+      },
+      promote: async (name, version) => info(await reg.promote(name, version, clock())),
+      async read(name, version) {
+        const m = await reg.get(name, version);
+        if (!m) throw new SluiceError("SLUICE_MODEL_NOT_FOUND", `no model "${name}"${version === undefined ? "" : ` version ${version}`} in the registry. Register it first.`, { model: name, version });
+        const bytes = cas.getBytes(m.digest as never);
+        if (!bytes) throw new SluiceError("SLUICE_CACHE_CORRUPT", `model "${name}" version ${m.version}: its ONNX bytes ${m.digest} are missing from the cache. Run the pipeline that made it again.`, { model: name, digest: m.digest });
+        return bytes;
+      },
+      async deploy(endpoint, deployments) {
+        await reg.setDeployments(endpoint, deployments.map((d) => ({ ...d })), clock());
+      },
+    };
   }
 
   /**
@@ -269,7 +318,7 @@ export class Workspace {
   async close(): Promise<void> {
     await this.#threads?.close();
     this.#threads = undefined;
-    await this.runs.close();
+    await this.#closeStores();
     this.commits.flush();
     this.statCache.flush();
     this.db.close();
