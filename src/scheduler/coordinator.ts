@@ -238,6 +238,11 @@ export class RunCoordinator {
     });
     this.#dispatch();
     this.#maybeDone();
+    // Steps that did not finish within this turn may run for long: commit what finished before
+    // them, so a crash meanwhile keeps those results (quick steps keep sharing one batch).
+    if (this.#running > 0) setImmediate(() => {
+      if (this.#completed.length === 0 && !this.#burstScheduled) this.#o.commits.flush();
+    });
   }
 
   #mapId(u: Unit): { mapId?: string } {
