@@ -51,7 +51,7 @@ export class KeyResolver {
 
   /** Fingerprints every step module of the plan (before any step runs) and records the manifests. */
   fingerprintAll(plan: Plan): void {
-    this.#s.actionCache.preload(plan.name);
+    this.#s.cas.rememberInline(this.#s.actionCache.preload(plan.name));
     const manifests: Array<[Digest, CodeFiles]> = [];
     for (const node of plan.nodes.values()) {
       if (node.kind === "source" || this.#code.has(node.step.moduleUrl)) continue;

@@ -34,6 +34,8 @@ export class ActionCache {
   readonly #del;
   readonly #count;
   readonly #byPipeline;
+  readonly #db: CacheDb;
+  #inlineOutputs: ReturnType<CacheDb["prepare"]> | undefined;
   #preloaded: Map<string, ActionHit> | undefined;
 
   constructor(db: CacheDb) {
@@ -53,16 +55,21 @@ export class ActionCache {
     this.#del = db.prepare("DELETE FROM action_cache WHERE key = ?");
     this.#count = db.prepare("SELECT COUNT(*) AS n FROM action_cache");
     this.#byPipeline = db.prepare("SELECT key, outputs, created_at FROM action_cache WHERE pipeline = ?");
+    this.#db = db;
   }
 
   /**
    * Reads every entry of a pipeline in one query, so a large cached run does one lookup instead
    * of one per step. Entries written later by other processes are still found (by key).
+   * Returns the entries' output digests that are stored inline (present), in the same query pass.
    */
-  preload(pipeline: string): void {
+  preload(pipeline: string): Set<string> {
     const m = new Map<string, ActionHit>();
     for (const r of this.#byPipeline.iterate(pipeline) as Iterable<{ key: CacheKey; outputs: string; created_at: number }>) m.set(r.key, { key: r.key, outputs: JSON.parse(r.outputs), createdAt: r.created_at });
     this.#preloaded = m;
+    // Prepared on first use: the CAS owns (and creates) the cas_inline table.
+    this.#inlineOutputs ??= this.#db.prepare("SELECT i.digest FROM cas_inline i WHERE i.digest IN (SELECT j.value FROM action_cache a, json_each(a.outputs) j WHERE a.pipeline = ?)");
+    return new Set((this.#inlineOutputs.all(pipeline) as Array<{ digest: string }>).map((r) => r.digest));
   }
 
   /** The entry for a key, or undefined. */

@@ -75,6 +75,8 @@ export class LocalCas {
   readonly #insertInline: Database.Statement<[string, number, Buffer, number]>;
   readonly #getInline: Database.Statement<[string], { bytes: Buffer }>;
   readonly #hasInline: Database.Statement<[string], { one: number }>;
+  /** Inline objects this process has seen present in bulk (see `rememberInline`). */
+  readonly #knownInline = new Set<string>();
   readonly #deleteInline: Database.Statement<[string]>;
   readonly #listInline: Database.Statement<[], { digest: string; size: number; created_ms: number }>;
   readonly #inlineTotals: Database.Statement<[], { n: number; bytes: number }>;
@@ -192,7 +194,17 @@ export class LocalCas {
   }
 
   /** Cheap integrity check for every cache hit: inline → present; file → stat matches the stamp recorded when last verified, else re-hash (and record). */
+  /**
+   * Notes inline objects found present by one bulk query (a run's preload), so cache hits skip a
+   * lookup each. Inline objects live in the same database as the entries that name them and are
+   * removed only by prune; a stale note shows up as a missing object on read, never a wrong one.
+   */
+  rememberInline(digests: Iterable<string>): void {
+    for (const d of digests) this.#knownInline.add(d);
+  }
+
   check(digest: Digest): ObjectState {
+    if (this.#knownInline.has(digest)) return "ok";
     if (this.#hasInline.get(this.#valid(digest))) return "ok";
     return this.#checkFile(digest);
   }
@@ -332,6 +344,7 @@ export class LocalCas {
 
   /** Delete objects (ignores missing); returns how many existed. */
   remove(digests: Iterable<Digest>): number {
+    this.#knownInline.clear();
     let removed = 0;
     for (const d of digests) {
       let found = this.#deleteInline.run(this.#valid(d)).changes > 0;
