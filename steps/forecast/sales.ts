@@ -1,19 +1,9 @@
+import { createRng } from "../ml/rng.ts";
+
 /** Weekly sales of one store. */
 export interface StoreSeries {
   store: string;
   sales: number[];
-}
-
-/** Seeded PRNG (mulberry32): the same seed gives the same data on every machine. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Store ids: store-0001, store-0002, … */
@@ -28,7 +18,7 @@ export function storeId(i: number): string {
 export function generateSales(stores: number, weeks: number, seed: number): StoreSeries[] {
   const out: StoreSeries[] = [];
   for (let s = 0; s < stores; s++) {
-    const r = rng(seed * 100_003 + s);
+    const r = createRng(seed * 100_003 + s).next;
     const level = 500 + r() * 1500;
     const trend = (r() - 0.3) * 3;
     const amp = 0.1 + r() * 0.3;

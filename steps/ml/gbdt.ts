@@ -8,6 +8,7 @@ import { binRows, FLOAT32_MAX, fitBins, type FeatureBins } from "./gbdt-bins.ts"
 import { baselineScores, computeGradients, meanLoss, type GbdtTask } from "./gbdt-loss.ts";
 import { predictGbdt, predictGbdtProba, predictGbdtRaw, type GbdtMatrix, type GbdtNode, type GbdtParams, type GbdtTree } from "./gbdt-model.ts";
 import { addBinnedTree, TreeGrower, type BinnedData, type BinnedNode } from "./gbdt-tree.ts";
+import { createRng } from "./rng.ts";
 
 export type { GbdtMatrix, GbdtNode, GbdtParams, GbdtTask, GbdtTree };
 export { predictGbdt, predictGbdtProba, predictGbdtRaw };
@@ -64,16 +65,9 @@ export interface GbdtModel {
 /** Values quantiles are computed from, per feature, at most. */
 const BIN_SAMPLE = 200_000;
 
-/** A seeded 32-bit generator (mulberry32): uniform floats in [0, 1). */
+/** A seeded generator of uniform floats in [0, 1) (mulberry32, shared with the other trainers). */
 function createRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return createRng(seed).next;
 }
 
 /** `k` of `0..n-1` uniformly without replacement, ascending (selection sampling, Knuth's algorithm S). */

@@ -5,6 +5,7 @@
 import type { Kysely, Transaction } from "kysely";
 import { type SerializedError, SluiceError } from "../../errors.ts";
 import { BulkInsert, chunks } from "./bulk-insert.ts";
+import { storeGuard } from "./guard.ts";
 import { migrateRunStore } from "./migrations.ts";
 import {
   errorJson,
@@ -55,21 +56,8 @@ function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Runs `fn`, turning database errors into `SLUICE_STORE_FAILED` that name the operation. */
-async function guard<T>(op: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof SluiceError) throw err;
-    const what = err instanceof Error ? err.message : String(err);
-    throw new SluiceError(
-      "SLUICE_STORE_FAILED",
-      `run store › ${op}: ${what}. Check that the database is reachable, writable and not locked by another program.`,
-      { op },
-      { cause: err },
-    );
-  }
-}
+/** Turns database errors into `SLUICE_STORE_FAILED` that name the operation. */
+const guard = storeGuard("run store", "Check that the database is reachable, writable and not locked by another program.");
 
 /** The run store on a Kysely database whose migrations have been applied. */
 class KyselyRunStore implements RunStore {

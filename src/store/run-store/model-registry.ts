@@ -10,6 +10,7 @@
  * at most one champion per name holds without retries.
  */
 import type { Kysely, Transaction } from "kysely";
+import { storeGuard } from "./guard.ts";
 import { SluiceError } from "../../errors.ts";
 import { byEndpointThenName, fromDeploymentRow, fromModelRow, newestFirst, toDeploymentRow, toModelRow } from "./registry-rows.ts";
 import type { Deployment, DeploymentSpec, ModelRegistry, ModelVersion, NewModelVersion } from "./registry-types.ts";
@@ -30,21 +31,8 @@ export interface ModelRegistryOptions {
 
 type Trx = Transaction<RunStoreSchema>;
 
-/** Runs `fn`, turning database errors into `SLUICE_STORE_FAILED` that name the operation. */
-async function guard<T>(op: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof SluiceError) throw err;
-    const what = err instanceof Error ? err.message : String(err);
-    throw new SluiceError(
-      "SLUICE_STORE_FAILED",
-      `model registry › ${op}: ${what}. Check that the database is reachable, writable, not locked by another program, and migrated by this sluice.`,
-      { op },
-      { cause: err },
-    );
-  }
-}
+/** Turns database errors into `SLUICE_STORE_FAILED` that name the operation. */
+const guard = storeGuard("model registry", "Check that the database is reachable, writable, not locked by another program, and migrated by this sluice.");
 
 /** "versions 1–3" / "version 1" / "no versions": what a name has, for messages. */
 function describeVersions(versions: readonly number[]): string {

@@ -1,30 +1,12 @@
-import fs from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createMatrix, fromRows, selectRows, selectValues, toFloat32, type Matrix } from "../../../../steps/ml/matrix.ts";
+import { float32WithNaNs, readCsv } from "./datasets.ts";
+import { fromRows, selectRows, selectValues, toFloat32, type Matrix } from "../../../../steps/ml/matrix.ts";
 import { accuracy, r2 } from "../../../../steps/ml/metrics.ts";
 import { trainMlp, type MlpModel, type MlpOptions } from "../../../../steps/ml/mlp.ts";
 import { exportMlp } from "../../../../steps/ml/onnx/export-mlp.ts";
 import { createSession, runFloat } from "../../../../steps/ml/onnx/model.ts";
 import { encodeLabels, Pipeline, type PipelineParams } from "../../../../steps/ml/preprocess.ts";
 import { trainTestSplit } from "../../../../steps/ml/split.ts";
-
-/** Reads a numeric CSV of data/ml: every column but `target` is a feature. */
-function readCsv(file: string, target: string): { X: Matrix; target: string[] } {
-  const [header, ...lines] = fs.readFileSync(new URL(`../../../../data/ml/${file}`, import.meta.url), "utf8").trim().split(/\r?\n/);
-  const names = header!.split(",");
-  const t = names.indexOf(target);
-  const cells = lines.map((line) => line.split(","));
-  const values = cells.flatMap((row) => row.filter((_, j) => j !== t).map(Number));
-  return { X: createMatrix(cells.length, names.length - 1, Float64Array.from(values)), target: cells.map((row) => row[t]!) };
-}
-
-/** A copy rounded to float32 (what the ONNX model sees) with NaN in every 7th cell. */
-function float32WithNaNs(m: Matrix): Matrix {
-  const data = Float64Array.from(toFloat32(m));
-  for (let i = 3; i < data.length; i += 7) data[i] = Number.NaN;
-  return createMatrix(m.rows, m.cols, data);
-}
-
 /** 80/20 split (stratified for classes, seed 42), standard scaling fitted on the training rows, MLP fit. */
 function fitDataset(file: string, label: string, options: MlpOptions) {
   const data = readCsv(file, label);
