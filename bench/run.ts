@@ -4,7 +4,7 @@
 //
 //   npm run bench                      full run (≈ 3–5 min on 2 cores), appends to BENCHMARKS.md
 //   npm run bench -- --quick           small sizes, for trying the bench itself; writes nothing
-//   npm run bench -- --only a,c        some sections (a = engine + CLI, b threads, c hashing, d object-hash, e map + command steps)
+//   npm run bench -- --only a,c        some sections (a = engine + CLI, b threads, c hashing, d object-hash, e map + command steps, f ML steps)
 //   npm run bench -- --no-write        do not append to BENCHMARKS.md
 import fs from "node:fs";
 import path from "node:path";
@@ -16,6 +16,7 @@ import { createBenchWorkspace, PACKAGE_ROOT } from "./lib/bench-workspace.ts";
 import { loadAverages, machineInfo } from "./lib/machine.ts";
 import { markdownTable, textTable, type Row } from "./lib/report.ts";
 import { fmt, msSince, nowNs } from "./lib/stats.ts";
+import { mlBench } from "./ml.ts";
 import { objectHashBench } from "./object-hash.ts";
 import { controlFlowBench } from "./control-flow.ts";
 import { threadBench } from "./threads.ts";
@@ -28,12 +29,12 @@ const { values } = parseArgs({
   },
 });
 const quick = values.quick;
-const only = new Set((values.only ?? "a,b,c,d,e").split(",").map((s) => s.trim().toLowerCase()));
-const write = !values["no-write"] && !quick && only.size === 5;
+const only = new Set((values.only ?? "a,b,c,d,e,f").split(",").map((s) => s.trim().toLowerCase()));
+const write = !values["no-write"] && !quick && only.size === 6;
 
 const SIZES = quick
-  ? { steps: 500, engineReps: 2, spawns: 3, stepMs: 150, threadReps: 2, bigMiB: 64, bigReps: 2, files: 500, fileReps: 2, samples: 3, sampleMs: 50, elements: 500, commands: 5 }
-  : { steps: 10_000, engineReps: 5, spawns: 7, stepMs: 400, threadReps: 5, bigMiB: 1024, bigReps: 5, files: 10_000, fileReps: 5, samples: 7, sampleMs: 200, elements: 10_000, commands: 20 };
+  ? { steps: 500, engineReps: 2, spawns: 3, stepMs: 150, threadReps: 2, bigMiB: 64, bigReps: 2, files: 500, fileReps: 2, samples: 3, sampleMs: 50, elements: 500, commands: 5, trainRows: 5_000, scoreRows: 5_000, csvRows: 5_000, mlReps: 2, trainReps: 1 }
+  : { steps: 10_000, engineReps: 5, spawns: 7, stepMs: 400, threadReps: 5, bigMiB: 1024, bigReps: 5, files: 10_000, fileReps: 5, samples: 7, sampleMs: 200, elements: 10_000, commands: 20, trainRows: 100_000, scoreRows: 200_000, csvRows: 1_000_000, mlReps: 5, trainReps: 3 };
 
 const BENCHMARKS_MD = path.join(PACKAGE_ROOT, "BENCHMARKS.md");
 const HEADER = `# Benchmarks
@@ -94,6 +95,10 @@ try {
     log(`\ne. map and command steps (median of ${SIZES.engineReps})`);
     rows.push(...(await controlFlowBench(bw, { elements: SIZES.elements, reps: SIZES.engineReps, commands: SIZES.commands }, log)));
   }
+  if (only.has("f")) {
+    log(`\nf. ML steps (GBDT median of ${SIZES.trainReps}; scoring and CSV median of ${SIZES.mlReps}, after one warm-up)`);
+    rows.push(...(await mlBench(bw, { trainRows: SIZES.trainRows, scoreRows: SIZES.scoreRows, csvRows: SIZES.csvRows, reps: SIZES.mlReps, trainReps: SIZES.trainReps }, log)));
+  }
 } finally {
   bw.remove();
 }
@@ -113,7 +118,7 @@ if (write) {
     `- Node ${machine.node}`,
     `- Command: ${commandMd}`,
     `- Load average (1/5/15 min) at start ${loadBefore}, at end ${loadAfter}; the run took ${fmt(totalS, 0)} s`,
-    `- Repeats: engine ${SIZES.engineReps} runs per case after a warm-up; ${SIZES.spawns} spawns per command; threads ${SIZES.threadReps}; big file ${SIZES.bigReps} per variant; small files ${SIZES.fileReps}; object hashing ${SIZES.samples} batches of ≈ ${SIZES.sampleMs} ms`,
+    `- Repeats: engine ${SIZES.engineReps} runs per case after a warm-up; ${SIZES.spawns} spawns per command; threads ${SIZES.threadReps}; big file ${SIZES.bigReps} per variant; small files ${SIZES.fileReps}; object hashing ${SIZES.samples} batches of ≈ ${SIZES.sampleMs} ms; GBDT training ${SIZES.trainReps}; scoring and CSV ${SIZES.mlReps} after a warm-up`,
     `- Targets: ${met} met, ${missed.length} missed`,
     "",
     markdownTable(rows),
