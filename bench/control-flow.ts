@@ -129,6 +129,7 @@ export async function controlFlowBench(bw: BenchWorkspace, o: { elements: number
   // many-models with 10,000 stores, fully cached, as a user runs it (a whole process).
   const pkg = path.join(bw.root, "node_modules/sluice");
   fs.cpSync(path.join(pkg, "steps/forecast"), path.join(bw.root, "steps/forecast"), { recursive: true });
+  fs.cpSync(path.join(pkg, "steps/ml/rng.ts"), path.join(bw.root, "steps/ml/rng.ts"));
   fs.cpSync(path.join(pkg, "pipelines/many-models.ts"), path.join(bw.root, "pipelines/many-models.ts"));
   const mmArgs = ["run", "many-models", "--param", `stores=${o.elements}`, "--workspace", bw.root];
   await timeCli(bw.root, mmArgs);

@@ -1,4 +1,4 @@
-import { digestJson, sha256, type Digest } from "../util/canonical-json.ts";
+import { canonicalJson, sha256, type Digest } from "../util/canonical-json.ts";
 
 /** Bumped when the key record's shape or meaning changes: every old entry becomes a miss. */
 export const CACHE_FORMAT = 2;
@@ -44,5 +44,9 @@ export function keyRecord(parts: {
 
 /** The cache key: sha256 over the canonical JSON of the record. */
 export function cacheKeyOf(record: KeyRecord): CacheKey {
-  return digestJson(record) as CacheKey;
+  // The canonical JSON of the record, written field by field in sorted key order (the hot path
+  // of large cached runs); equal to canonicalJson(record).
+  const r = record;
+  const text = `{"code":${JSON.stringify(r.code)},"env":${canonicalJson(r.env)},"format":${r.format},"inputs":${canonicalJson(r.inputs)},"params":${canonicalJson(r.params)},"step":${JSON.stringify(r.step)},"version":${r.version === null ? "null" : JSON.stringify(r.version)}}`;
+  return sha256(text) as CacheKey;
 }

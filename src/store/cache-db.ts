@@ -28,9 +28,9 @@ export function openCacheDb(cacheDir: string, opts: { busyTimeoutMs?: number } =
  * Group commit for the cache database: writes made within `maxDelayMs` of each other share one
  * transaction, so a run of many small steps pays one commit per few milliseconds instead of one
  * per step. The write lock is held for at most that long; other processes wait for it (their
- * claims and lookups stay correct, only later). `run` nests as a savepoint, so a throwing batch
- * leaves nothing behind; a crash loses at most the last few milliseconds of entries, which are
- * misses next time, never wrong results.
+ * claims and lookups stay correct, only later). A crash loses at most the last few milliseconds
+ * of entries, which are misses next time, never wrong results. Every write in a batch is
+ * complete on its own (an entry is written after its objects), so a batch needs no savepoints.
  */
 export class GroupCommit {
   readonly #db: CacheDb;
@@ -50,7 +50,7 @@ export class GroupCommit {
       this.#open = true;
       this.#timer = setTimeout(() => this.flush(), this.#maxDelayMs);
     }
-    return this.#db.transaction(fn)();
+    return fn();
   }
 
   /** Commits the open batch now. */

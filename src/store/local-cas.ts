@@ -75,6 +75,9 @@ export class LocalCas {
   readonly #insertInline: Database.Statement<[string, number, Buffer, number]>;
   readonly #getInline: Database.Statement<[string], { bytes: Buffer }>;
   readonly #hasInline: Database.Statement<[string], { one: number }>;
+  /** Small objects this process stored itself, hashed as they went in: read back without a query. */
+  readonly #recent = new Map<string, Buffer>();
+  #recentBytes = 0;
   /** Inline objects this process has seen present in bulk (see `rememberInline`). */
   readonly #knownInline = new Set<string>();
   readonly #deleteInline: Database.Statement<[string]>;
@@ -116,6 +119,7 @@ export class LocalCas {
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (buf.length <= this.#inlineMax) {
       this.#insertInline.run(digest, buf.length, buf, Date.now());
+      this.#remember(digest, Buffer.from(buf));
       return digest;
     }
     if (this.#checkFile(digest) !== "ok") this.#writeObject(digest, buf);
@@ -194,6 +198,18 @@ export class LocalCas {
   }
 
   /** Cheap integrity check for every cache hit: inline → present; file → stat matches the stamp recorded when last verified, else re-hash (and record). */
+  #remember(digest: string, bytes: Buffer): void {
+    if (this.#recent.has(digest)) return;
+    this.#recent.set(digest, bytes);
+    this.#recentBytes += bytes.length;
+    // Keep at most ~32 MiB, oldest out first (a Map iterates in insertion order).
+    for (const [d, b] of this.#recent) {
+      if (this.#recentBytes <= 32 * 2 ** 20) break;
+      this.#recent.delete(d);
+      this.#recentBytes -= b.length;
+    }
+  }
+
   /**
    * Notes inline objects found present by one bulk query (a run's preload), so cache hits skip a
    * lookup each. Inline objects live in the same database as the entries that name them and are
@@ -211,6 +227,8 @@ export class LocalCas {
 
   /** Bytes of an object, digest verified. Missing → undefined; mismatch → quarantined and SLUICE_CACHE_CORRUPT thrown. */
   getBytes(digest: Digest): Buffer | undefined {
+    const hot = this.#recent.get(digest);
+    if (hot) return hot;
     const row = this.#getInline.get(this.#valid(digest));
     if (row) {
       if (sha256(row.bytes) === digest) return row.bytes;
@@ -345,6 +363,8 @@ export class LocalCas {
   /** Delete objects (ignores missing); returns how many existed. */
   remove(digests: Iterable<Digest>): number {
     this.#knownInline.clear();
+    this.#recent.clear();
+    this.#recentBytes = 0;
     let removed = 0;
     for (const d of digests) {
       let found = this.#deleteInline.run(this.#valid(d)).changes > 0;

@@ -156,7 +156,9 @@ export class Workspace {
       mod = await this.#importer.import(file);
     } catch (err) {
       if (err instanceof SluiceError) throw err;
-      const msg = ((err as Error)?.message ?? String(err)).split("\n")[0];
+      // esbuild (compiling TypeScript) lists its problems separately; name the first with its place.
+      const first = (err as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors?.[0];
+      const msg = first ? `${first.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : ""}${first.text}` : ((err as Error)?.message ?? String(err)).split("\n")[0];
       throw new SluiceError("SLUICE_PIPELINE_LOAD_FAILED", `${file} failed to load: ${msg}. Fix the module (run \`npx tsc --noEmit\` to see type errors).`, { path: file }, { cause: err });
     }
     return Object.values(mod).filter(isPipeline).filter((p, i, all) => all.indexOf(p) === i);

@@ -18,7 +18,7 @@ interface RunOut {
 describe("many-models", () => {
   it("trains one model per store, reruns fully cached, and retrains exactly one store after one store's rows change", async () => {
     ws = createTestWorkspace();
-    for (const rel of ["pipelines/many-models.ts", "steps/forecast"]) fs.cpSync(path.join(sluicePackageRoot(), rel), ws.path(rel), { recursive: true });
+    for (const rel of ["pipelines/many-models.ts", "steps/forecast", "steps/ml/rng.ts"]) fs.cpSync(path.join(sluicePackageRoot(), rel), ws.path(rel), { recursive: true });
     ws.write("data/sales.csv", salesToCsv(generateSales(200, 104, 7)));
     const args = ["run", "many-models", "--param", "csv=data/sales.csv"];
     const trained = (r: RunOut) => r.steps.filter((s) => s.mapId === "train" && s.status === "succeeded").map((s) => s.id);
