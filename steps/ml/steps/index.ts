@@ -3,6 +3,8 @@ export { readTable } from "./read-table.ts";
 export { selectColumns } from "./select-columns.ts";
 export { filterRows } from "./filter-rows.ts";
 export { split } from "./split.ts";
+export { kFold, type Fold } from "./k-fold.ts";
+export { writeTable } from "./write-table.ts";
 export { fitPreprocess } from "./fit-preprocess.ts";
 export { trainRidge } from "./train-ridge.ts";
 export { trainLogistic } from "./train-logistic.ts";
