@@ -1,17 +1,11 @@
 import { Type, type TObject } from "@sinclair/typebox";
 import { SluiceError } from "../errors.ts";
 import { callerModuleUrl } from "./caller.ts";
-import { defineStep, type CachePolicy, type RunPolicy, type Step } from "./define-step.ts";
+import { defineStep, type Step, type StepDeclaration } from "./define-step.ts";
 import type { Ports } from "./ports.ts";
 
-/** The declaration passed to `defineCommandStep`. */
-export interface CommandStepDeclaration<I extends Ports, O extends Ports, S extends TObject> extends RunPolicy {
-  readonly name: string;
-  readonly description?: string;
-  readonly version?: string | number;
-  readonly inputs?: I;
-  readonly outputs?: O;
-  readonly params?: S;
+/** The declaration passed to `defineCommandStep`: a step declaration with a command instead of `run`. */
+export interface CommandStepDeclaration<I extends Ports, O extends Ports, S extends TObject> extends Omit<StepDeclaration<I, O, S>, "run" | "executor" | "env"> {
   /**
    * The program and its arguments. Each argument may hold `{inputs.NAME}` (a read-only path),
    * `{outputs.NAME}` (the path the program must write), `{params.NAME}` and `{workdir}`.
@@ -21,8 +15,6 @@ export interface CommandStepDeclaration<I extends Ports, O extends Ports, S exte
   readonly command: readonly string[];
   /** Environment variables passed through (and part of the cache key); nothing else is inherited but PATH, HOME and LANG. */
   readonly env?: readonly string[];
-  readonly cache?: CachePolicy;
-  readonly module?: string;
 }
 
 /** A step that runs a program in a fresh folder per attempt on the `process` executor. */

@@ -10,6 +10,7 @@ import type { Executor, ModelsClientFactory, ProducedOutput, ResolvedInput } fro
 import { KeyResolver, type CacheServices, type LookupResult } from "./key-resolver.ts";
 import { collectPort, expandMap } from "./map-expansion.ts";
 import { backoffMs, shouldRetry } from "./retry-policy.ts";
+import { DispatchQueues, rejectOnAbort } from "./dispatch-queues.ts";
 
 /** Options of one run. Everything the coordinator touches is passed in. */
 export interface CoordinatorOptions extends CacheServices {
@@ -111,7 +112,7 @@ export class RunCoordinator {
   readonly #sourceOutputs = new Map<string, ResolvedInput>();
   readonly #ready: State[] = [];
   /** Claimed units waiting for an executor slot, one FIFO per executor kind. */
-  readonly #dispatchQ = new DispatchQueues();
+  readonly #dispatchQ = new DispatchQueues<Unit>();
   readonly #peerWaits: Unit[] = [];
   readonly #completed: Completion[] = [];
   readonly #inflight = new Map<string, Unit>();
@@ -635,58 +636,3 @@ export class RunCoordinator {
   }
 }
 
-/** A promise that rejects with the signal's reason when it aborts (and never resolves). */
-function rejectOnAbort(signal: AbortSignal): Promise<never> {
-  const p = new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
-  p.catch(() => {});
-  return p;
-}
-
-/** FIFO queues per executor kind, with O(1) shift (a head index, compacted now and then). */
-class DispatchQueues {
-  readonly #q = new Map<ExecutorKind, { items: Unit[]; head: number }>();
-  #size = 0;
-
-  get size(): number {
-    return this.#size;
-  }
-
-  kinds(): ExecutorKind[] {
-    return [...this.#q.keys()].filter((k) => this.#q.get(k)!.items.length > this.#q.get(k)!.head);
-  }
-
-  push(kind: ExecutorKind, u: Unit): void {
-    let q = this.#q.get(kind);
-    if (!q) this.#q.set(kind, (q = { items: [], head: 0 }));
-    q.items.push(u);
-    this.#size++;
-  }
-
-  peek(kind: ExecutorKind): Unit | undefined {
-    const q = this.#q.get(kind);
-    return q && q.head < q.items.length ? q.items[q.head] : undefined;
-  }
-
-  shift(kind: ExecutorKind): Unit | undefined {
-    const q = this.#q.get(kind);
-    if (!q || q.head >= q.items.length) return undefined;
-    const u = q.items[q.head++];
-    this.#size--;
-    if (q.head > 1024 && q.head * 2 > q.items.length) {
-      q.items = q.items.slice(q.head);
-      q.head = 0;
-    }
-    return u;
-  }
-
-  drain(kind: ExecutorKind): Unit[] {
-    const out: Unit[] = [];
-    for (let u = this.shift(kind); u; u = this.shift(kind)) out.push(u);
-    return out;
-  }
-
-  clear(): void {
-    this.#q.clear();
-    this.#size = 0;
-  }
-}
