@@ -158,7 +158,7 @@ export async function explainCommand(argv: string[], io: CliIo): Promise<number>
       else if (s.decision === "unknown") io.out(`${s.id}: depends on a step that must run first (${s.reason})\n`);
       else if (s.changes.length === 0) io.out(`${s.id}: miss: ${s.reason}\n`);
       else {
-        io.out(`${s.id}: miss (${shortDigest(s.key)}), changed since the last entry:\n`);
+        io.out(`${s.id}: miss${s.key ? ` (${shortDigest(s.key)})` : ""}, changed since the last entry:\n`);
         for (const c of s.changes) io.out(`    ${formatChange(c)}\n`);
       }
     }
