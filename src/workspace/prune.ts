@@ -38,13 +38,25 @@ export async function pruneCache(ws: Workspace, opts: PruneOptions): Promise<Pru
   const removeKeys = new Set<string>();
   for (const e of entries) if (!kept.cacheKeys.has(e.key) && now - e.createdAt > opts.olderThanMs) removeKeys.add(e.key);
 
+  // Folder outputs keep the files their manifest names; any other object is not a manifest.
+  const manifests = new Map<string, string[]>();
+  const dirEntries = (d: string): string[] => {
+    let files = manifests.get(d);
+    if (!files) {
+      try {
+        files = ws.cas.readDirManifest(d as Digest)?.entries.map((e) => e.digest) ?? [];
+      } catch (err) {
+        if ((err as { code?: string }).code !== "SLUICE_STORE_FAILED") throw err;
+        files = [];
+      }
+      manifests.set(d, files);
+    }
+    return files;
+  };
   const reachable = (): Set<string> => {
     const live = new Set<string>(kept.digests);
     for (const e of entries) if (!removeKeys.has(e.key)) for (const d of Object.values(e.outputs)) live.add(d);
-    for (const d of [...live]) {
-      const m = ws.cas.readDirManifest(d as Digest);
-      if (m) for (const f of m.entries) live.add(f.digest);
-    }
+    for (const d of [...live]) for (const f of dirEntries(d)) live.add(f);
     return live;
   };
   let live = reachable();
