@@ -11,3 +11,4 @@ export { createSqliteStores, type SqliteStores } from "./sqlite.ts";
 export type { Deployment, DeploymentSpec, ModelLineage, ModelRegistry, ModelStage, ModelVersion, NewModelVersion } from "./registry-types.ts";
 export { createKyselyModelRegistry, type ModelRegistryOptions } from "./model-registry.ts";
 export { REGISTRY_NAME_PATTERN } from "./registry-validate.ts";
+export { createPostgresRunStore, createPostgresStores, POSTGRES_SCHEMA_PATTERN, redactPostgresUrl, type PostgresStoreOptions, type PostgresStores } from "./postgres.ts";
