@@ -113,18 +113,22 @@ export async function controlFlowBench(bw: BenchWorkspace, o: { elements: number
     const tmp = bw.freshCacheDir("spawn");
     fs.mkdirSync(tmp, { recursive: true });
     await bareSpawn(path.join(tmp, "warm"), 0);
+    const bare = async (): Promise<number> => (await timeMs(async () => {
+      for (let i = 0; i < o.commands; i++) await bareSpawn(path.join(tmp, `o${i}`), i);
+    })) / o.commands;
+    // Bare spawns before and after each run of the pipeline, so drift in the machine's load
+    // falls on both sides; the overhead is the median of the per-repetition differences.
     for (let rep = 0; rep < o.reps; rep++) {
-      const s = await timeMs(async () => {
-        for (let i = 0; i < o.commands; i++) await bareSpawn(path.join(tmp, `o${i}`), i);
-      });
-      const r = await timeMs(() => ws.run(info, { params: { n: o.commands }, concurrency: 1 }));
-      spawnMs.push(s / o.commands);
-      stepMs.push(r / o.commands);
+      const before = await bare();
+      const r = (await timeMs(() => ws.run(info, { params: { n: o.commands }, concurrency: 1 }))) / o.commands;
+      const after = await bare();
+      spawnMs.push((before + after) / 2);
+      stepMs.push(r);
     }
   } finally {
     await ws.close();
   }
-  const overhead = median(stepMs) - median(spawnMs);
+  const overhead = median(stepMs.map((x, i) => x - spawnMs[i]!));
 
   // many-models with 10,000 stores, fully cached, as a user runs it (a whole process).
   const pkg = path.join(bw.root, "node_modules/sluice");

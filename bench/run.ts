@@ -30,7 +30,8 @@ const { values } = parseArgs({
 });
 const quick = values.quick;
 const only = new Set((values.only ?? "a,b,c,d,e,f").split(",").map((s) => s.trim().toLowerCase()));
-const write = !values["no-write"] && !quick && only.size === 6;
+// A run of some sections is recorded too, its heading naming them.
+const write = !values["no-write"] && !quick;
 
 const SIZES = quick
   ? { steps: 500, engineReps: 2, spawns: 3, stepMs: 150, threadReps: 2, bigMiB: 64, bigReps: 2, files: 500, fileReps: 2, samples: 3, sampleMs: 50, elements: 500, commands: 5, trainRows: 5_000, scoreRows: 5_000, csvRows: 5_000, mlReps: 2, trainReps: 1 }
@@ -112,7 +113,7 @@ log(`bench took ${fmt(totalS, 0)} s; load average at the end: ${loadAfter}`);
 
 if (write) {
   const section = [
-    `## ${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC`,
+    `## ${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC${only.size < 6 ? ` (sections ${[...only].sort().join(", ")} only)` : ""}`,
     "",
     `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB memory, ${machine.os}`,
     `- Node ${machine.node}`,
