@@ -166,11 +166,15 @@ export function runStoreMigrations(dialect: RunStoreDialect): Record<string, Mig
 export async function migrateRunStore(db: Kysely<any>): Promise<void> {
   const dialect = dialectOf(db);
   const migrations = runStoreMigrations(dialect);
+  // On PostgreSQL the migrator would look for its tables in every schema of the database; pin
+  // them to the connection's current schema so stores in separate schemas migrate separately.
+  const schema = dialect === "postgres" ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined;
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
     migrationTableName: RUN_STORE_MIGRATION_TABLE,
     migrationLockTableName: RUN_STORE_MIGRATION_LOCK_TABLE,
+    ...(schema ? { migrationTableSchema: schema } : {}),
   });
   const migrate = async (): Promise<void> => {
     const { error, results } = await migrator.migrateToLatest();

@@ -4,11 +4,10 @@
  * SQLite no in-process write lock is needed. `bigint` columns come back from pg as strings; the
  * row mappers turn every number back with `Number()`.
  */
-import { Kysely, Migrator, PostgresDialect, sql } from "kysely";
+import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { SluiceError } from "../../errors.ts";
 import { createKyselyRunStore } from "./kysely-run-store.ts";
-import { RUN_STORE_MIGRATION_LOCK_TABLE, RUN_STORE_MIGRATION_TABLE, runStoreMigrations } from "./migrations.ts";
 import { createKyselyModelRegistry, type ModelRegistry } from "./model-registry.ts";
 import type { RunStoreSchema } from "./schema.ts";
 import type { RunStore } from "./types.ts";
@@ -72,31 +71,6 @@ async function ensureSchema(db: Kysely<RunStoreSchema>, schema: string): Promise
   }
 }
 
-/**
- * Applies the run-store migrations with the bookkeeping tables pinned to `schema`. Kysely's
- * migrator otherwise looks for its tables in every schema of the database, and would take
- * another schema's tables for this one's. `createKyselyRunStore` then finds nothing to do.
- */
-async function migrateSchema(db: Kysely<RunStoreSchema>, schema: string): Promise<void> {
-  const migrator = new Migrator({
-    db,
-    provider: { getMigrations: async () => runStoreMigrations("postgres") },
-    migrationTableName: RUN_STORE_MIGRATION_TABLE,
-    migrationLockTableName: RUN_STORE_MIGRATION_LOCK_TABLE,
-    migrationTableSchema: schema,
-  });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error === undefined) return;
-  const failed = results?.find((r) => r.status === "Error")?.migrationName;
-  throw new SluiceError(
-    "SLUICE_STORE_FAILED",
-    `run store: migration ${failed ?? "setup"} in schema "${schema}" failed: ${error instanceof Error ? error.message : String(error)}. ` +
-      "Check that the database user may create tables there and that the schema was not written by a newer sluice.",
-    { migration: failed ?? null, schema },
-    { cause: error },
-  );
-}
-
 /** Opens a pool on `url`, checks the connection, prepares and migrates the schema. */
 async function openPostgres(url: string, opts: PostgresStoreOptions): Promise<Kysely<RunStoreSchema>> {
   const { schema } = opts;
@@ -128,9 +102,7 @@ async function openPostgres(url: string, opts: PostgresStoreOptions): Promise<Ky
     try {
       if (schema !== undefined) await ensureSchema(db, schema);
       const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
-      const current = rows[0]?.schema ?? null;
-      if (current === null) throw new Error("no schema on the search_path exists");
-      await migrateSchema(db, current);
+      if ((rows[0]?.schema ?? null) === null) throw new Error("no schema on the search_path exists");
     } catch (err) {
       if (err instanceof SluiceError) throw err;
       throw storeFailed(url, "cannot prepare the run-store schema in", "Check that the database user may create schemas and tables, or pass an existing schema.", err);
