@@ -15,7 +15,7 @@ import { ActionCache } from "../store/action-cache.ts";
 import { GroupCommit, openCacheDb, type CacheDb } from "../store/cache-db.ts";
 import { Claims, isProcessAlive } from "../store/claims.ts";
 import { LocalCas } from "../store/local-cas.ts";
-import { createSqliteStores, type ModelRegistry, type ModelVersion, type RunRecord, type RunStore, type Trigger } from "../store/run-store/index.ts";
+import { createPostgresStores, createSqliteStores, type ModelRegistry, type ModelVersion, type RunRecord, type RunStore, type Trigger } from "../store/run-store/index.ts";
 import type { ModelsClient, ModelVersionInfo } from "../define/index.ts";
 import type { AttemptContext } from "../scheduler/index.ts";
 import { StatCache } from "../store/stat-cache.ts";
@@ -119,7 +119,8 @@ export class Workspace {
       throw new SluiceError("SLUICE_WORKSPACE_INVALID", `workspace ${config.root} does not exist. Pass --workspace DIR or run sluice in a project folder.`, { path: config.root });
     }
     const db = openCacheDb(config.cacheDir);
-    const stores = await createSqliteStores(path.join(config.cacheDir, "runs.db"));
+    // Run records and the registry: PostgreSQL for teams (SLUICE_DATABASE_URL), else SQLite in the cache.
+    const stores = config.databaseUrl ? await createPostgresStores(config.databaseUrl) : await createSqliteStores(path.join(config.cacheDir, "runs.db"));
     const runs = stores.runs;
     const ws = new Workspace(config, db, stores, opts.clock ?? Date.now, opts.logger ?? silentLogger());
     const host = os.hostname();
