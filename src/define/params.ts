@@ -84,8 +84,3 @@ export function validateParams(schema: TObject, raw: unknown): { ok: true; value
   if (validate(value)) return { ok: true, value };
   return { ok: false, issues: mergeUnionIssues(validate.errors ?? [], value) };
 }
-
-/** Names the allowed params of a schema, for "did you mean" style fixes. */
-export function knownParams(schema: TObject): string[] {
-  return Object.keys(schema.properties ?? {});
-}

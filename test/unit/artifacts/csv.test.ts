@@ -6,7 +6,7 @@ import { parse as csvParse } from "csv-parse/sync";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { column, createTable, encodeTable, parseCsv, readCsv, tableToRows, writeCsv, type ColumnType, type Table } from "../../../src/artifacts/index.ts";
 import { scanNumber } from "../../../src/artifacts/csv-number.ts";
-import { SluiceError } from "../../../src/errors.ts";
+import { thrown } from "../../helpers/errors.ts";
 
 const DATA = fileURLToPath(new URL("../../../data/ml/", import.meta.url));
 
@@ -19,16 +19,6 @@ afterEach(() => {
 });
 
 const types = (t: Table): Record<string, ColumnType> => Object.fromEntries(t.columns.map((c) => [c.name, c.type]));
-
-function errorOf(f: () => unknown): SluiceError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SluiceError);
-    return err as SluiceError;
-  }
-  throw new Error("expected a SluiceError");
-}
 
 describe("parseCsv type inference", () => {
   it("infers int32, float64, bool and string per column", () => {
@@ -118,46 +108,46 @@ describe("parseCsv type inference", () => {
 
 describe("parseCsv errors name the file, row and column, and say the fix", () => {
   it("reports a row with too few fields", () => {
-    const err = errorOf(() => parseCsv("a,b,c\n1,2,3\n4,5\n", "data/x.csv"));
+    const err = thrown(() => parseCsv("a,b,c\n1,2,3\n4,5\n", "data/x.csv"));
     expect(err.code).toBe("SLUICE_DATA_INVALID");
     expect(err.message).toBe('data/x.csv, row 3, column "c": 2 fields but the header has 3; the row ends before this column. Add the missing fields (leave a field empty for a null), or fix a quote that swallows a delimiter.');
     expect(err.details).toMatchObject({ source: "data/x.csv", row: 3, column: "c", expected: 3, found: 2 });
   });
 
   it("reports a row with too many fields, counting the lines of a quoted line break", () => {
-    const err = errorOf(() => parseCsv('a,b\n"x\ny",1\n1,2,3\n', "x.csv"));
+    const err = thrown(() => parseCsv('a,b\n"x\ny",1\n1,2,3\n', "x.csv"));
     expect(err.message).toBe("x.csv, row 4: 3 fields but the header has 2. Remove the extra fields, or quote a value that contains the delimiter.");
   });
 
   it("reports text in a column declared numeric", () => {
-    const err = errorOf(() => parseCsv("x,y\n1,2\n3,abc\n", "x.csv", { types: { y: "float64" } }));
+    const err = thrown(() => parseCsv("x,y\n1,2\n3,abc\n", "x.csv", { types: { y: "float64" } }));
     expect(err.message).toBe('x.csv, row 3, column "y": "abc" is not a number, but the column is declared float64. Fix the value, leave the field empty for a null, or declare column "y" as "string" in `types`.');
-    const big = errorOf(() => parseCsv("n\n1\n3000000000\n", "x.csv", { types: { n: "int32" } }));
+    const big = thrown(() => parseCsv("n\n1\n3000000000\n", "x.csv", { types: { n: "int32" } }));
     expect(big.message).toContain('x.csv, row 3, column "n": "3000000000" is not an integer between -2147483648 and 2147483647');
   });
 
   it("reports an empty file and a file of blank lines as having no header", () => {
     for (const text of ["", "\n\n"]) {
-      expect(errorOf(() => parseCsv(text, "empty.csv")).message).toBe("empty.csv, row 1: the file is empty: no header row. Start the file with a header row naming each column, e.g. `x,y,label`.");
+      expect(thrown(() => parseCsv(text, "empty.csv")).message).toBe("empty.csv, row 1: the file is empty: no header row. Start the file with a header row naming each column, e.g. `x,y,label`.");
     }
   });
 
   it("reports an empty or duplicate header name", () => {
-    expect(errorOf(() => parseCsv("a,,c\n1,2,3\n", "h.csv")).message).toContain("h.csv, row 1: header field 2 is empty");
-    expect(errorOf(() => parseCsv("a,b,a\n1,2,3\n", "h.csv")).message).toContain('h.csv, row 1, column "a": the header names this column twice (fields 1 and 3)');
+    expect(thrown(() => parseCsv("a,,c\n1,2,3\n", "h.csv")).message).toContain("h.csv, row 1: header field 2 is empty");
+    expect(thrown(() => parseCsv("a,b,a\n1,2,3\n", "h.csv")).message).toContain('h.csv, row 1, column "a": the header names this column twice (fields 1 and 3)');
   });
 
   it("reports an unclosed quote and text after a closing quote", () => {
-    expect(errorOf(() => parseCsv('a,b\n1,"open\n2,3\n', "q.csv")).message).toContain('q.csv, row 2, column "b": a quoted field has no closing quote');
-    expect(errorOf(() => parseCsv('a,b\n1,"x"y\n', "q.csv")).message).toContain('q.csv, row 2, column "b": text follows the closing quote of field 2');
+    expect(thrown(() => parseCsv('a,b\n1,"open\n2,3\n', "q.csv")).message).toContain('q.csv, row 2, column "b": a quoted field has no closing quote');
+    expect(thrown(() => parseCsv('a,b\n1,"x"y\n', "q.csv")).message).toContain('q.csv, row 2, column "b": text follows the closing quote of field 2');
   });
 
   it("reports a declared type for a column the header does not have", () => {
-    expect(errorOf(() => parseCsv("a\n1\n", "t.csv", { types: { b: "int32" } })).message).toContain('t.csv, row 1, column "b": `types` declares a column the header does not have; the header has "a"');
+    expect(thrown(() => parseCsv("a\n1\n", "t.csv", { types: { b: "int32" } })).message).toContain('t.csv, row 1, column "b": `types` declares a column the header does not have; the header has "a"');
   });
 
   it("reports bytes that are not UTF-8", () => {
-    expect(errorOf(() => parseCsv(new Uint8Array([0x61, 0x0a, 0xff, 0x0a]), "bin.csv")).message).toBe("bin.csv: the file is not valid UTF-8. Re-save it as UTF-8.");
+    expect(thrown(() => parseCsv(new Uint8Array([0x61, 0x0a, 0xff, 0x0a]), "bin.csv")).message).toBe("bin.csv: the file is not valid UTF-8. Re-save it as UTF-8.");
   });
 });
 

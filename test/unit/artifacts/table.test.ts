@@ -11,7 +11,7 @@ import {
   toFloat64Matrix,
   type Table,
 } from "../../../src/artifacts/index.ts";
-import { SluiceError } from "../../../src/errors.ts";
+import { thrown } from "../../helpers/errors.ts";
 
 function sample(): Table {
   return createTable([
@@ -23,16 +23,6 @@ function sample(): Table {
   ]);
 }
 
-function catchError(f: () => unknown): SluiceError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SluiceError);
-    return err as SluiceError;
-  }
-  throw new Error("expected a SluiceError");
-}
-
 describe("createTable", () => {
   it("counts rows from the columns and drops an all-zero null bitmap", () => {
     const t = createTable([{ name: "a", type: "int32", values: new Int32Array([1, 2]), nulls: new Uint8Array(2) }]);
@@ -41,7 +31,7 @@ describe("createTable", () => {
   });
 
   it("refuses columns of different lengths, naming both columns", () => {
-    const err = catchError(() =>
+    const err = thrown(() =>
       createTable([
         { name: "a", type: "int32", values: new Int32Array(3) },
         { name: "b", type: "int32", values: new Int32Array(2) },
@@ -53,7 +43,7 @@ describe("createTable", () => {
   });
 
   it("refuses a duplicate column name", () => {
-    const err = catchError(() =>
+    const err = thrown(() =>
       createTable([
         { name: "a", type: "int32", values: new Int32Array(1) },
         { name: "a", type: "float64", values: new Float64Array(1) },
@@ -63,19 +53,19 @@ describe("createTable", () => {
   });
 
   it("refuses a values array that does not match the declared type", () => {
-    const err = catchError(() => createTable([{ name: "a", type: "float64", values: new Int32Array(1) }]));
+    const err = thrown(() => createTable([{ name: "a", type: "float64", values: new Int32Array(1) }]));
     expect(err.message).toContain("a float64 column needs its values in a Float64Array");
   });
 
   it("refuses a null bitmap of the wrong length", () => {
-    const err = catchError(() => createTable([{ name: "a", type: "int32", values: new Int32Array(2), nulls: new Uint8Array(3) }]));
+    const err = thrown(() => createTable([{ name: "a", type: "int32", values: new Int32Array(2), nulls: new Uint8Array(3) }]));
     expect(err.message).toContain("null bitmap must be a Uint8Array of 2 entries");
   });
 });
 
 describe("column access and selection", () => {
   it("names the missing column and lists the present ones", () => {
-    const err = catchError(() => column(sample(), "y"));
+    const err = thrown(() => column(sample(), "y"));
     expect(err.code).toBe("SLUICE_DATA_INVALID");
     expect(err.message).toContain('column "y": no such column; the table has "x", "n", "big", "ok", "label"');
     expect(err.details["present"]).toEqual(["x", "n", "big", "ok", "label"]);
@@ -118,7 +108,7 @@ describe("toFloat64Matrix", () => {
   });
 
   it("refuses a string column, naming it", () => {
-    const err = catchError(() => toFloat64Matrix(sample(), ["x", "label"]));
+    const err = thrown(() => toFloat64Matrix(sample(), ["x", "label"]));
     expect(err.message).toContain('column "label": is a string column, not numeric');
   });
 });
@@ -142,12 +132,12 @@ describe("rows", () => {
   });
 
   it("refuses a column that mixes types, naming the row and column", () => {
-    const err = catchError(() => tableFromRows([{ a: 1 }, { a: "two" }]));
+    const err = thrown(() => tableFromRows([{ a: 1 }, { a: "two" }]));
     expect(err.message).toBe('rows, row 2, column "a": "two" is a string but the column held a number at row 1. Make every value of column "a" the same type, or pass `types` to say which one it is.');
   });
 
   it("refuses a value that does not fit the declared type", () => {
-    const err = catchError(() => tableFromRows([{ a: 1 }, { a: 1.5 }], { a: "int32" }));
+    const err = thrown(() => tableFromRows([{ a: 1 }, { a: 1.5 }], { a: "int32" }));
     expect(err.message).toContain('rows, row 2, column "a": 1.5 is not a valid int32 value');
   });
 });

@@ -1,16 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { definePipeline, defineStep, isPipeline, port, SluiceError, Type } from "sluice";
+import { definePipeline, defineStep, isPipeline, port, Type } from "sluice";
 import { recordPipeline } from "../../../src/define/index.ts";
-
-function thrown(fn: () => unknown): SluiceError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SluiceError);
-    return err as SluiceError;
-  }
-  throw new Error("expected a SluiceError, nothing was thrown");
-}
+import { thrown } from "../../helpers/errors.ts";
 
 const emit = defineStep({ name: "emit", outputs: { n: port.json<number>() }, run: () => ({ n: 1 }) });
 const double = defineStep({ name: "double", inputs: { n: port.json<number>() }, outputs: { n: port.json<number>() }, run: (ctx) => ({ n: ctx.inputs.n * 2 }) });

@@ -1,16 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { defineStep, isStep, port, SluiceError, Type } from "sluice";
-
-/** Runs `fn`, expects it to throw a SluiceError, and returns that error. */
-function thrown(fn: () => unknown): SluiceError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SluiceError);
-    return err as SluiceError;
-  }
-  throw new Error("expected a SluiceError, nothing was thrown");
-}
+import { defineStep, isStep, port, Type } from "sluice";
+import { thrown } from "../../helpers/errors.ts";
 
 const run = () => ({});
 

@@ -6,10 +6,10 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SluiceError } from "../../../src/errors.ts";
 import { dirDigest } from "../../../src/store/dir-manifest.ts";
 import { LocalCas } from "../../../src/store/local-cas.ts";
 import { canonicalJson, digestHex, digestJson, sha256, type Digest } from "../../../src/util/canonical-json.ts";
+import { thrown } from "../../helpers/errors.ts";
 
 const INLINE_MAX = 64;
 
@@ -58,16 +58,6 @@ function corrupt(path: string, keepStamp: boolean): void {
   // Either restore the old mtime (undetectable by stat) or move it clearly away from it.
   const when = keepStamp ? before.mtime : new Date(before.mtimeMs - 60_000);
   utimesSync(path, when, when);
-}
-
-function thrown(fn: () => unknown): SluiceError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SluiceError);
-    return err as SluiceError;
-  }
-  return expect.fail("expected a SluiceError");
 }
 
 const big = (n = 1000): Buffer => randomBytes(n);
