@@ -39,6 +39,14 @@ export const ERROR_CODES = {
   SLUICE_INPUT_UNSUPPORTED: { summary: "A source path is of a kind sluice cannot hash (symlink, socket, device, or a folder where a file was expected).", exit: 2, status: 400 },
   SLUICE_DATA_INVALID: { summary: "Input data is malformed (ragged row, text in a numeric column, …); the message names file, row and column.", exit: 2, status: 400 },
   SLUICE_MODEL_NOT_FOUND: { summary: "No model of that name and version in the registry.", exit: 2, status: 404 },
+  SLUICE_REQUEST_INVALID: { summary: "An HTTP request is malformed (bad JSON, wrong type, unknown field, unsafe path); `field` names the part.", exit: 2, status: 400 },
+  SLUICE_UNAUTHENTICATED: { summary: "The request has no valid bearer token (missing, unknown or revoked).", exit: 2, status: 401 },
+  SLUICE_FORBIDDEN: { summary: "The token's role may not do this: viewer reads; operator triggers, cancels and scores; admin deploys and manages tokens.", exit: 2, status: 403 },
+  SLUICE_ROUTE_NOT_FOUND: { summary: "No HTTP route with that method and path.", exit: 2, status: 404 },
+  SLUICE_PAYLOAD_TOO_LARGE: { summary: "The request body is larger than the server's limit.", exit: 2, status: 413 },
+  SLUICE_TOKEN_EXISTS: { summary: "A live token of that name exists; revoke it first or pick another name.", exit: 2, status: 409 },
+  SLUICE_TOKEN_NOT_FOUND: { summary: "No live token of that name.", exit: 2, status: 404 },
+  SLUICE_RUN_NOT_ACTIVE: { summary: "The run is not running in this server (finished, or owned by another process), so it cannot be cancelled here.", exit: 2, status: 409 },
 } as const satisfies Record<string, CatalogueEntry>;
 
 /** A code from the catalogue. */

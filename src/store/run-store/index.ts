@@ -12,3 +12,4 @@ export type { Deployment, DeploymentSpec, ModelLineage, ModelRegistry, ModelStag
 export { createKyselyModelRegistry, type ModelRegistryOptions } from "./model-registry.ts";
 export { REGISTRY_NAME_PATTERN } from "./registry-validate.ts";
 export { createPostgresRunStore, createPostgresStores, POSTGRES_SCHEMA_PATTERN, redactPostgresUrl, type PostgresStoreOptions, type PostgresStores } from "./postgres.ts";
+export { createKyselyServiceStore, type AuditRecord, type IdempotencyClaim, type ServiceStore, type ServiceStoreOptions, type TokenRecord } from "./service-store.ts";

@@ -159,6 +159,43 @@ export function runStoreMigrations(dialect: RunStoreDialect): Record<string, Mig
         for (const table of ["deployments", "endpoints", "models", "model_names"]) await db.schema.dropTable(table).execute();
       },
     },
+    "0003_service": {
+      async up(db: Kysely<any>): Promise<void> {
+        // Bearer tokens of `sluice serve`, by sha256 of the token; a name is unique among live tokens.
+        await db.schema
+          .createTable("tokens")
+          .addColumn("hash", "text", (c) => c.primaryKey())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("role", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("revoked_at", "bigint")
+          .execute();
+        await db.schema.createIndex("tokens_live_name").unique().on("tokens").column("name").where(sql.ref("revoked_at"), "is", null).execute();
+
+        await db.schema
+          .createTable("audit_log")
+          .addColumn("seq", seqType, (c) => (dialect === "sqlite" ? c.primaryKey() : c.primaryKey().generatedByDefaultAsIdentity()))
+          .addColumn("ts", "bigint", (c) => c.notNull())
+          .addColumn("actor", "text", (c) => c.notNull())
+          .addColumn("action", "text", (c) => c.notNull())
+          .addColumn("target", "text", (c) => c.notNull())
+          .addColumn("result", "text", (c) => c.notNull())
+          .addColumn("details", "text", (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable("idempotency_keys")
+          .addColumn("actor", "text", (c) => c.notNull())
+          .addColumn("key", "text", (c) => c.notNull())
+          .addColumn("run_id", "text")
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("idempotency_keys_pk", ["actor", "key"])
+          .execute();
+      },
+      async down(db: Kysely<any>): Promise<void> {
+        for (const table of ["idempotency_keys", "audit_log", "tokens"]) await db.schema.dropTable(table).execute();
+      },
+    },
   };
 }
 

@@ -10,6 +10,7 @@ import { SluiceError } from "../../errors.ts";
 import { createKyselyRunStore } from "./kysely-run-store.ts";
 import { createKyselyModelRegistry, type ModelRegistry } from "./model-registry.ts";
 import type { RunStoreSchema } from "./schema.ts";
+import { createKyselyServiceStore, type ServiceStore } from "./service-store.ts";
 import type { RunStore } from "./types.ts";
 
 /** Schema names accepted by `schema`: plain lowercase identifiers, so they never need quoting. */
@@ -30,6 +31,8 @@ export interface PostgresStoreOptions {
 export interface PostgresStores {
   runs: RunStore;
   models: ModelRegistry;
+  /** Tokens, audit log and idempotency keys of `sluice serve`. */
+  service: ServiceStore;
   /** Closes the shared connection pool; both stores are unusable afterwards. */
   close(): Promise<void>;
 }
@@ -138,5 +141,5 @@ export async function createPostgresStores(url: string, opts: PostgresStoreOptio
     await db.destroy();
     throw err;
   }
-  return { runs, models: createKyselyModelRegistry(db), close: () => runs.close() };
+  return { runs, models: createKyselyModelRegistry(db), service: createKyselyServiceStore(db), close: () => runs.close() };
 }

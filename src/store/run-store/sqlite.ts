@@ -11,6 +11,7 @@ import { SluiceError } from "../../errors.ts";
 import { createKyselyRunStore } from "./kysely-run-store.ts";
 import { createKyselyModelRegistry, type ModelRegistry } from "./model-registry.ts";
 import type { RunStoreSchema } from "./schema.ts";
+import { createKyselyServiceStore, type ServiceStore } from "./service-store.ts";
 import type { RunStore } from "./types.ts";
 
 /** How long a connection waits for another one's write lock before failing. */
@@ -124,6 +125,8 @@ export async function createSqliteRunStore(file: string): Promise<RunStore> {
 export interface SqliteStores {
   runs: RunStore;
   models: ModelRegistry;
+  /** Tokens, audit log and idempotency keys of `sluice serve`. */
+  service: ServiceStore;
   /** Closes the shared connection; both stores are unusable afterwards. */
   close(): Promise<void>;
 }
@@ -141,5 +144,5 @@ export async function createSqliteStores(file: string): Promise<SqliteStores> {
     await db.destroy();
     throw err;
   }
-  return { runs, models: createKyselyModelRegistry(db, { exclusive }), close: () => runs.close() };
+  return { runs, models: createKyselyModelRegistry(db, { exclusive }), service: createKyselyServiceStore(db, { exclusive }), close: () => runs.close() };
 }
