@@ -19,10 +19,17 @@ export const ConfigFileSchema = Type.Object({
   databaseUrl: Type.Optional(Type.String({ minLength: 1 })),
   /** Redis URL for remote executors. */
   redisUrl: Type.Optional(Type.String({ minLength: 1 })),
+  /** Key prefix of the BullMQ queues of remote steps (queue `gpu` lives under `<prefix>:gpu:*`). @default "sluice" */
+  redisPrefix: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.-]+$" })),
   /** Port of `sluice serve`. @default 7070 */
   port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   /** Runs per pipeline whose outputs `cache prune` keeps. @default 5 */
   keepRuns: Type.Optional(Type.Integer({ minimum: 0 })),
+  /**
+   * How command steps are kept apart: `uid` runs each attempt as a fresh unprivileged user that can
+   * write only its own folder (needs root); `none` runs them as you. @default "uid" as root, else "none"
+   */
+  commandIsolation: Type.Optional(Type.Union([Type.Literal("uid"), Type.Literal("none")])),
   /** Level of sluice's own diagnostic log (JSON lines on stderr). @default "warn" */
   logLevel: Type.Optional(Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)))),
 });
@@ -38,9 +45,11 @@ export interface ResolvedConfig {
   readonly threads: number;
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string | undefined;
+  readonly redisPrefix: string;
   readonly port: number;
   readonly keepRuns: number;
   readonly logLevel: LogLevelName;
+  readonly commandIsolation: "uid" | "none";
   /** The environment a run sees; steps read their declared variables from here. */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -54,8 +63,10 @@ const ENV_MAP: ReadonlyArray<[string, keyof ConfigFile, "string" | "integer"]> =
   ["SLUICE_THREADS", "threads", "integer"],
   ["SLUICE_DATABASE_URL", "databaseUrl", "string"],
   ["SLUICE_REDIS_URL", "redisUrl", "string"],
+  ["SLUICE_REDIS_PREFIX", "redisPrefix", "string"],
   ["SLUICE_PORT", "port", "integer"],
   ["SLUICE_LOG_LEVEL", "logLevel", "string"],
+  ["SLUICE_COMMAND_ISOLATION", "commandIsolation", "string"],
 ];
 
 async function readConfigFile(root: string): Promise<{ file: string | undefined; value: Record<string, unknown> }> {
@@ -107,6 +118,11 @@ export async function loadConfig(opts: { root?: string; flags?: ConfigFlags; env
   const cores = os.availableParallelism();
   const c = envCheck.value as ConfigFile;
   const cacheDir = flags.cacheDir ?? c.cacheDir;
+  const isRoot = process.getuid?.() === 0;
+  if (c.commandIsolation === "uid" && !isRoot) {
+    const source = env.SLUICE_COMMAND_ISOLATION ? "SLUICE_COMMAND_ISOLATION" : (file ?? "config");
+    throw new SluiceError("SLUICE_CONFIG_INVALID", `${source}: commandIsolation "uid" needs root (switching user ids is a root privilege). Fix: run sluice as root (e.g. in its container) or set it to "none".`, { source, field: "commandIsolation", value: "uid" });
+  }
   return Object.freeze({
     root,
     cacheDir: cacheDir ? path.resolve(root, cacheDir) : path.join(root, "cache"),
@@ -114,9 +130,11 @@ export async function loadConfig(opts: { root?: string; flags?: ConfigFlags; env
     threads: flags.threads ?? c.threads ?? cores,
     databaseUrl: c.databaseUrl,
     redisUrl: c.redisUrl,
+    redisPrefix: c.redisPrefix ?? "sluice",
     port: flags.port ?? c.port ?? 7070,
     keepRuns: c.keepRuns ?? 5,
     logLevel: c.logLevel ?? "warn",
+    commandIsolation: c.commandIsolation ?? (isRoot ? "uid" : "none"),
     env: Object.freeze({ ...env }),
   });
 }

@@ -6,10 +6,15 @@ import { expandArgument, isCommandStep, type PortKind } from "../define/index.ts
 import { SluiceError } from "../errors.ts";
 import type { Executor, ProducedOutput, StepTask } from "../scheduler/index.ts";
 import type { LocalCas } from "../store/local-cas.ts";
+import { defaultIsolation, handOver, killGroup, linkReadOnly, makeSandboxDir, reclaim, sandboxIds, type CommandIsolation, type SandboxIds } from "./command-sandbox.ts";
 
 const BASE_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TZ"];
 const STDERR_TAIL_BYTES = 8192;
 const STDERR_TAIL_LINES = 20;
+
+function mapValues(o: Record<string, string>, f: (v: string) => string): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v)]));
+}
 
 /** Streams a child's output into the step log, one line at a time. */
 function lineLogger(emit: (line: string) => void): { push(chunk: Buffer): void; end(): void } {
@@ -32,8 +37,10 @@ function lineLogger(emit: (line: string) => void): { push(chunk: Buffer): void; 
  * Runs command steps: any program, in a fresh working folder per attempt. Inputs are given as
  * read-only paths (CAS objects, or files written for JSON and table inputs), outputs are collected
  * from the declared paths into the CAS, stdout and stderr go to the step log, the environment is
- * an allow-list, and a non-zero exit fails the step with the tail of stderr. After the program
- * exits, every CAS input is verified: a program that wrote into the cache fails.
+ * an allow-list, and a non-zero exit fails the step with the tail of stderr. With `uid` isolation
+ * (the default as root) each attempt runs as a fresh unprivileged user that owns only its folder,
+ * so it cannot write into the cache or another step's folder. Either way, every CAS input is
+ * verified after the program exits: a program that wrote into the cache fails.
  */
 export class ProcessExecutor implements Executor {
   readonly kind = "process" as const;
@@ -42,28 +49,40 @@ export class ProcessExecutor implements Executor {
   readonly isolated = false;
   readonly #cas: LocalCas;
   readonly #env: Readonly<Record<string, string | undefined>>;
+  /** How attempts are kept apart (see CommandIsolation). */
+  readonly isolation: CommandIsolation;
 
-  constructor(cas: LocalCas, opts: { limit?: number; env?: Readonly<Record<string, string | undefined>> } = {}) {
+  constructor(cas: LocalCas, opts: { limit?: number; env?: Readonly<Record<string, string | undefined>>; isolation?: CommandIsolation } = {}) {
     this.#cas = cas;
     this.limit = opts.limit ?? os.availableParallelism();
     this.#env = opts.env ?? {};
+    this.isolation = opts.isolation ?? defaultIsolation();
   }
 
   async execute(task: StepTask): Promise<Record<string, ProducedOutput>> {
     const step = task.step;
     if (!isCommandStep(step)) throw new SluiceError("SLUICE_DEFINITION_INVALID", `step "${task.stepId}" has executor "process" but no command. Declare it with defineCommandStep().`, { step: task.stepId });
-    const workdir = this.#cas.makeTempDir(`${task.stepId.replace(/[^A-Za-z0-9_.-]/g, "_")}-`);
+    const ids = this.isolation === "uid" ? sandboxIds() : undefined;
+    const prefix = `${task.stepId.replace(/[^A-Za-z0-9_.-]/g, "_")}-`;
+    const workdir = ids ? makeSandboxDir(prefix) : this.#cas.makeTempDir(prefix);
     try {
       for (const d of ["in", "out", "tmp"]) fs.mkdirSync(path.join(workdir, d));
       const inputs: Record<string, string> = {};
-      for (const [port, input] of Object.entries(task.inputs)) inputs[port] = await this.#materialize(task, port, input.kind, input.digest, input.sourcePath, workdir);
+      for (const [port, input] of Object.entries(task.inputs)) inputs[port] = await this.#materialize(task, port, input.kind, input.digest, input.sourcePath, workdir, ids !== undefined);
       const outputs: Record<string, string> = {};
       for (const [port, spec] of Object.entries(step.outputs as Record<string, { kind: PortKind }>)) {
         outputs[port] = path.join(workdir, "out", port);
         if (spec.kind === "dir") fs.mkdirSync(outputs[port]!);
       }
-      const argv = step.command.map((a) => expandArgument(a, { inputs, outputs, params: task.params, workdir }));
-      await this.#spawn(task, argv, workdir);
+      // The sandbox user may not traverse the folders above its own: it gets paths relative to its working folder.
+      const shown = (p: string): string => (ids ? path.relative(workdir, p) : p);
+      const argv = step.command.map((a) => expandArgument(a, { inputs: mapValues(inputs, shown), outputs: mapValues(outputs, shown), params: task.params, workdir: ids ? "." : workdir }));
+      if (ids) handOver(workdir, ids);
+      await this.#spawn(task, argv, workdir, ids);
+      if (ids) {
+        const links = reclaim(path.join(workdir, "out"));
+        if (links.length > 0) throw new SluiceError("SLUICE_STEP_OUTPUT_INVALID", `step "${task.stepId}": the command left symbolic links in its outputs (${links.map((l) => path.relative(workdir, l)).join(", ")}). Write real files: a link could point anywhere.`, { step: task.stepId, links });
+      }
       for (const [port, input] of Object.entries(task.inputs)) {
         if (input.sourcePath === undefined && input.kind !== "json" && this.#cas.check(input.digest) !== "ok") {
           // Reading a corrupt object moves it to quarantine, so the next run rebuilds it.
@@ -83,10 +102,23 @@ export class ProcessExecutor implements Executor {
     }
   }
 
-  async #materialize(task: StepTask, port: string, kind: PortKind, digest: string, sourcePath: string | undefined, workdir: string): Promise<string> {
-    if (sourcePath !== undefined) return sourcePath;
+  async #materialize(task: StepTask, port: string, kind: PortKind, digest: string, sourcePath: string | undefined, workdir: string, sandboxed: boolean): Promise<string> {
+    if (sourcePath !== undefined) {
+      if (!sandboxed) return sourcePath;
+      // Sandboxed commands see workspace files through read-only links in their own folder (the name kept, for extensions).
+      const dest = kind === "dir" ? path.join(workdir, "in", port) : path.join(workdir, "in", port, path.basename(sourcePath));
+      if (kind !== "dir") fs.mkdirSync(path.dirname(dest), { mode: 0o755 });
+      linkReadOnly(sourcePath, dest);
+      return dest;
+    }
     const missing = (): SluiceError => new SluiceError("SLUICE_CACHE_CORRUPT", `step "${task.stepId}" › input "${port}": object ${digest} is missing or corrupt in the cache. Run again: the producing step reruns.`, { step: task.stepId, field: port });
-    if (kind === "file") return this.#cas.filePath(digest as never) ?? (() => { throw missing(); })();
+    if (kind === "file") {
+      const object = this.#cas.filePath(digest as never) ?? (() => { throw missing(); })();
+      if (!sandboxed) return object;
+      const dest = path.join(workdir, "in", port);
+      linkReadOnly(object, dest);
+      return dest;
+    }
     if (kind === "dir") {
       const dest = path.join(workdir, "in", port);
       await this.#cas.materializeDir(digest as never, dest);
@@ -120,13 +152,16 @@ export class ProcessExecutor implements Executor {
     return { bytes };
   }
 
-  #spawn(task: StepTask, argv: string[], workdir: string): Promise<void> {
+  #spawn(task: StepTask, argv: string[], workdir: string, ids: SandboxIds | undefined): Promise<void> {
     const env: Record<string, string> = { TMPDIR: path.join(workdir, "tmp") };
     for (const name of BASE_ENV) if (this.#env[name] !== undefined) env[name] = this.#env[name]!;
+    // The sandbox user has no home of its own: tools that write caches under $HOME write into tmp/.
+    if (ids) env.HOME = env.TMPDIR!;
     for (const [name, value] of Object.entries(task.env)) if (value !== undefined) env[name] = value;
     return new Promise((resolve, reject) => {
       let stderrTail = "";
-      const child = spawn(argv[0]!, argv.slice(1), { cwd: workdir, env, stdio: ["ignore", "pipe", "pipe"] });
+      // Its own process group, so whatever it leaves running is ended with it.
+      const child = spawn(argv[0]!, argv.slice(1), { cwd: workdir, env, stdio: ["ignore", "pipe", "pipe"], detached: true, ...(ids ?? {}) });
       const out = lineLogger((l) => task.onLog("info", l));
       const err = lineLogger((l) => task.onLog("warn", l));
       child.stdout.on("data", (c: Buffer) => out.push(c));
@@ -136,7 +171,7 @@ export class ProcessExecutor implements Executor {
       });
       const onAbort = (): void => {
         child.kill("SIGTERM");
-        setTimeout(() => child.kill("SIGKILL"), 2000).unref();
+        setTimeout(() => killGroup(child.pid), 2000).unref();
       };
       task.signal.addEventListener("abort", onAbort, { once: true });
       child.on("error", (e) => {
@@ -145,6 +180,7 @@ export class ProcessExecutor implements Executor {
       });
       child.on("close", (code, signal) => {
         task.signal.removeEventListener("abort", onAbort);
+        killGroup(child.pid);
         out.end();
         err.end();
         if (code === 0) return resolve();

@@ -15,7 +15,7 @@ import { ActionCache } from "../store/action-cache.ts";
 import { GroupCommit, openCacheDb, type CacheDb } from "../store/cache-db.ts";
 import { Claims, isProcessAlive } from "../store/claims.ts";
 import { LocalCas } from "../store/local-cas.ts";
-import { createPostgresStores, createSqliteStores, type ModelRegistry, type ModelVersion, type RunRecord, type RunStore, type Trigger } from "../store/run-store/index.ts";
+import { createPostgresStores, createSqliteStores, type ModelRegistry, type ModelVersion, type RunRecord, type RunStore, type ScheduleLedger, type Trigger } from "../store/run-store/index.ts";
 import type { ModelsClient, ModelVersionInfo } from "../define/index.ts";
 import type { AttemptContext } from "../scheduler/index.ts";
 import { StatCache } from "../store/stat-cache.ts";
@@ -80,6 +80,8 @@ export class Workspace {
   readonly runs: RunStore;
   /** Registered model versions and endpoint deployments (same database as the runs). */
   readonly models: ModelRegistry;
+  /** Fire times of the pipelines' cron schedules (same database as the runs). */
+  readonly fires: ScheduleLedger;
   readonly #closeStores: () => Promise<void>;
   readonly fingerprinter: CodeFingerprinter;
   readonly commits: GroupCommit;
@@ -91,10 +93,11 @@ export class Workspace {
   #process: ProcessExecutor;
   #pipelines: Map<string, PipelineInfo> | undefined;
 
-  private constructor(config: ResolvedConfig, db: CacheDb, stores: { runs: RunStore; models: ModelRegistry; close(): Promise<void> }, clock: () => number, log: Logger) {
+  private constructor(config: ResolvedConfig, db: CacheDb, stores: { runs: RunStore; models: ModelRegistry; fires: ScheduleLedger; close(): Promise<void> }, clock: () => number, log: Logger) {
     this.config = config;
     const runs = stores.runs;
     this.models = stores.models;
+    this.fires = stores.fires;
     this.#closeStores = () => stores.close();
     this.#log = log.child({ component: "workspace", root: config.root });
     this.db = db;
@@ -106,7 +109,7 @@ export class Workspace {
     this.commits = new GroupCommit(db);
     this.fingerprinter = new CodeFingerprinter({ root: config.root, memo: createSqliteFingerprintMemo(db) });
     this.#inline = new InlineExecutor(this.cas);
-    this.#process = new ProcessExecutor(this.cas, { env: config.env });
+    this.#process = new ProcessExecutor(this.cas, { env: config.env, isolation: config.commandIsolation });
     this.#importer = new TsImporter(config.root);
   }
 

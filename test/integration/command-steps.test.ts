@@ -1,4 +1,7 @@
+import fs from "node:fs";
+import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { handOver, makeSandboxDir, sandboxIds } from "../../src/executors/command-sandbox.ts";
 import { loadConfig, Workspace } from "sluice";
 import { createTestWorkspace, type TestWorkspace } from "sluice/testing";
 
@@ -33,6 +36,23 @@ export const lazy = defineCommandStep({
   command: ["node", "-e", "console.log('did nothing')"],
 });
 
+const PROBE = [
+  "const fs = require('fs'), path = require('path');",
+  "const [targets, model, out] = process.argv.slice(1);",
+  "const report = { uid: String(process.getuid()) };",
+  "for (const t of JSON.parse(targets)) { try { fs.writeFileSync(path.join(t, 'intruder'), 'x'); report[t] = 'written'; } catch (e) { report[t] = e.code; } }",
+  "try { fs.chmodSync(model, 0o644); fs.writeFileSync(model, 'x'); report.input = 'written'; } catch (e) { report.input = e.code; }",
+  "fs.writeFileSync(out, JSON.stringify(report));",
+].join("\\n");
+
+export const probe = defineCommandStep({
+  name: "probe",
+  inputs: { model: port.file() },
+  outputs: { report: port.json<Record<string, string>>() },
+  params: Type.Object({ targets: Type.Array(Type.String()) }),
+  command: ["node", "-e", PROBE, "{params.targets}", "{inputs.model}", "{outputs.report}"],
+});
+
 export const vandal = defineCommandStep({
   name: "vandal",
   inputs: { model: port.file() },
@@ -41,7 +61,7 @@ export const vandal = defineCommandStep({
 });
 `;
 
-const PIPELINES = `import { definePipeline } from "sluice";
+const PIPELINES = `import { definePipeline, Type } from "sluice";
 import * as s from "../steps/cmd.ts";
 
 export const commands = definePipeline({ name: "commands", build(p) {
@@ -51,6 +71,11 @@ export const commands = definePipeline({ name: "commands", build(p) {
 
 export const failingCmd = definePipeline({ name: "failing", build(p) {
   p.step("fail", s.failing, { inputs: { script: p.file("fail-py", "scripts/fail.py") } });
+} });
+
+export const probeCmd = definePipeline({ name: "probe", params: Type.Object({ targets: Type.Array(Type.String()) }), build(p, params) {
+  const t = p.step("train", s.pyTrain, { inputs: { script: p.file("train-py", "scripts/train.py"), data: p.file("data", "data/rows.csv") }, params: { scale: 3 } });
+  p.step("probe", s.probe, { inputs: { model: t.outputs.model }, params: { targets: params.targets } });
 } });
 
 export const lazyCmd = definePipeline({ name: "lazy", build(p) { p.step("lazy", s.lazy); } });
@@ -139,8 +164,8 @@ describe("command steps on the process executor", () => {
     expect(r.error?.message).toMatch(/output "out": the command exited 0 but did not write .*out\/out\. Write the declared output at \{outputs\.out\}/);
   });
 
-  it("fails a command that writes into its cached input, and the cache heals on the next run", async () => {
-    const w = await open();
+  it("without isolation, fails a command that writes into its cached input, and the cache heals on the next run", async () => {
+    const w = await open({ SLUICE_COMMAND_ISOLATION: "none" });
     const r = await w.run(await w.load("vandal"));
     expect(r.status).toBe("failed");
     expect(r.error?.message).toContain('input "model": the command changed its read-only input');
@@ -149,6 +174,38 @@ describe("command steps on the process executor", () => {
     const again = await w.run(await w.load("commands"));
     expect(again.steps.find((s) => s.id === "train")?.status).toBe("succeeded");
     expect(w.cas.getBytes(first as never)!.toString().startsWith("model 9.0\n")).toBe(true);
+  });
+
+  it("as root, runs each command as its own unprivileged user: it cannot write into the cache, the workspace or another step's folder", async () => {
+    if (process.getuid?.() !== 0) {
+      // Switching user ids is a root privilege: asking for it otherwise is a clear configuration error.
+      tw = createTestWorkspace({ "pipelines/x.ts": "" });
+      await expect(loadConfig({ root: tw.root, env: { SLUICE_COMMAND_ISOLATION: "uid" } })).rejects.toThrow(/SLUICE_COMMAND_ISOLATION: commandIsolation "uid" needs root/);
+      return;
+    }
+    const w = await open();
+    expect(w.config.commandIsolation).toBe("uid");
+    // Another attempt's folder, exactly as the executor hands one over to its own sandbox user.
+    const other = makeSandboxDir("other-step-");
+    for (const d of ["in", "out", "tmp"]) fs.mkdirSync(path.join(other, d));
+    const otherIds = sandboxIds();
+    handOver(other, otherIds);
+    const targets = [path.join(w.config.cacheDir, "objects"), w.config.cacheDir, path.join(w.config.cacheDir, "tmp"), tw.root, other, path.join(other, "out")];
+    try {
+      const r = await w.run(await w.load("probe"), { params: { targets } });
+      expect(r.status, JSON.stringify(r.error)).toBe("succeeded");
+      const report = JSON.parse(w.cas.getBytes(r.outputs.get("probe")!.report as never)!.toString()) as Record<string, string>;
+      expect(report).toEqual({ ...Object.fromEntries(targets.map((t) => [t, "EACCES"])), input: "EPERM", uid: expect.stringMatching(/^\d+$/) });
+      expect(Number(report.uid)).not.toBe(0);
+      expect(Number(report.uid)).not.toBe(otherIds.uid);
+      // The input object is untouched and nothing was created where the command tried to write.
+      expect(w.cas.check(r.outputs.get("train")!.model as never)).toBe("ok");
+      for (const t of targets) expect(fs.existsSync(path.join(t, "intruder"))).toBe(false);
+      // Outputs enter the cache owned by the invoker, not by the sandbox user.
+      expect(fs.statSync(w.cas.filePath(r.outputs.get("train")!.model as never)!).uid).toBe(0);
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
   });
 
   it("rejects a command that refers to an undeclared input", async () => {
