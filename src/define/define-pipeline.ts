@@ -3,6 +3,7 @@ import { SluiceError } from "../errors.ts";
 import { callerModuleUrl } from "./caller.ts";
 import { runPolicyProblems, type AnyStep, type CachePolicy, type ExecutorKind, type RunPolicy, type Step } from "./define-step.ts";
 import { validateParams } from "./params.ts";
+import { checkSchedules, type Schedule, type ScheduleSpec } from "./schedules.ts";
 import { isOutputRef, type InputRefs, type InputValue, type OutputRef, type OutputRefs, type PortSpec, type Ports } from "./ports.ts";
 
 /** A condition on an upstream JSON output: the step runs only when `test` holds. */
@@ -120,15 +121,6 @@ export type SubPipelineOptions<S extends TObject, PI extends Ports> = ({} extend
   readonly params?: Partial<Static<S>>;
 };
 
-/** A cron schedule (run by `sluice serve`). */
-export interface ScheduleSpec {
-  readonly cron: string;
-  readonly timezone?: string;
-  readonly params?: Readonly<Record<string, unknown>>;
-  readonly overlap?: "skip" | "queue";
-  readonly misfire?: "skip" | "run-once";
-}
-
 /** The declaration passed to `definePipeline`. */
 export interface PipelineDeclaration<S extends TObject, PI extends Ports = {}, PO extends Ports = {}> {
   /** Unique in the workspace; what `npm run pipeline -- <name>` takes. */
@@ -136,6 +128,7 @@ export interface PipelineDeclaration<S extends TObject, PI extends Ports = {}, P
   readonly description?: string;
   /** TypeBox object schema for pipeline params (`--param k=v`). */
   readonly params?: S;
+  /** Cron schedules `sluice serve` runs this pipeline on (checked here: cron, time zone, policies, params). */
   readonly schedules?: readonly ScheduleSpec[];
   /** Inputs when used as a sub-pipeline (`p.pipeline(...)`). */
   readonly inputs?: PI;
@@ -151,7 +144,7 @@ export interface Pipeline<S extends TObject = TObject, PI extends Ports = {}, PO
   readonly name: string;
   readonly description: string | undefined;
   readonly params: S;
-  readonly schedules: readonly ScheduleSpec[];
+  readonly schedules: readonly Schedule[];
   readonly inputs: PI;
   readonly outputs: PO;
   readonly moduleUrl: string;
@@ -169,15 +162,19 @@ export function definePipeline<S extends TObject = TObject<{}>, PI extends Ports
   if (typeof decl?.name !== "string" || !NAME_RE.test(decl.name)) problems.push(`name must match ${NAME_RE}`);
   if (typeof decl?.build !== "function") problems.push("build must be a function");
   if (decl?.params !== undefined && decl.params.type !== "object") problems.push("params must be a TypeBox object schema: Type.Object({ ... })");
-  if (problems.length > 0) {
-    throw new SluiceError("SLUICE_DEFINITION_INVALID", `pipeline "${String(decl?.name)}": ${problems.join("; ")}.`, { pipeline: decl?.name, problems });
+  const checked = checkSchedules(String(decl?.name), decl?.schedules, decl?.params);
+  if (problems.length > 0 || checked.problems.length > 0) {
+    const head = problems.length > 0 ? [`pipeline "${String(decl?.name)}": ${problems.join("; ")}.`] : [];
+    const message = [...head, ...checked.problems.map((p) => `${p.message}.`)].join("\n");
+    const fields = checked.problems.map((p) => p.field);
+    throw new SluiceError("SLUICE_DEFINITION_INVALID", message, { pipeline: decl?.name, problems: [...problems, ...checked.problems.map((p) => p.message)], ...(fields.length > 0 ? { field: fields[0], fields } : {}) });
   }
   return Object.freeze({
     __sluicePipeline: true,
     name: decl.name,
     description: decl.description,
     params: (decl.params ?? Type.Object({})) as S,
-    schedules: [...(decl.schedules ?? [])],
+    schedules: Object.freeze(checked.schedules),
     inputs: (decl.inputs ?? {}) as PI,
     outputs: (decl.outputs ?? {}) as PO,
     moduleUrl: callerModuleUrl() ?? "",

@@ -13,3 +13,4 @@ export { createKyselyModelRegistry, type ModelRegistryOptions } from "./model-re
 export { REGISTRY_NAME_PATTERN } from "./registry-validate.ts";
 export { createPostgresRunStore, createPostgresStores, POSTGRES_SCHEMA_PATTERN, redactPostgresUrl, type PostgresStoreOptions, type PostgresStores } from "./postgres.ts";
 export { createKyselyServiceStore, type AuditRecord, type IdempotencyClaim, type ServiceStore, type ServiceStoreOptions, type TokenRecord } from "./service-store.ts";
+export { createKyselyScheduleLedger, FIRE_STATUSES, type FireKey, type FireReason, type FireRecord, type FireStatus, type ListFiresQuery, type NewFire, type ScheduleLedger, type ScheduleLedgerOptions } from "./schedule-ledger.ts";

@@ -196,6 +196,30 @@ export function runStoreMigrations(dialect: RunStoreDialect): Record<string, Mig
         for (const table of ["idempotency_keys", "audit_log", "tokens"]) await db.schema.dropTable(table).execute();
       },
     },
+    "0004_schedules": {
+      async up(db: Kysely<any>): Promise<void> {
+        // One row per (pipeline, schedule, cron instant): inserting it is the claim that makes a
+        // fire happen once across restarts and processes (see schedule-ledger.ts).
+        await db.schema
+          .createTable("schedule_fires")
+          .addColumn("pipeline", "text", (c) => c.notNull())
+          .addColumn("schedule_id", "text", (c) => c.notNull())
+          .addColumn("fire_time", "bigint", (c) => c.notNull())
+          .addColumn("status", "text", (c) => c.notNull())
+          .addColumn("reason", "text", (c) => c.notNull())
+          .addColumn("instants", "integer", (c) => c.notNull())
+          .addColumn("run_id", "text")
+          .addColumn("note", "text")
+          .addColumn("claimed_at", "bigint", (c) => c.notNull())
+          .addColumn("updated_at", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("schedule_fires_pk", ["pipeline", "schedule_id", "fire_time"])
+          .execute();
+        await db.schema.createIndex("schedule_fires_status").on("schedule_fires").columns(["status", "fire_time"]).execute();
+      },
+      async down(db: Kysely<any>): Promise<void> {
+        await db.schema.dropTable("schedule_fires").execute();
+      },
+    },
   };
 }
 

@@ -9,6 +9,7 @@ import pg from "pg";
 import { SluiceError } from "../../errors.ts";
 import { createKyselyRunStore } from "./kysely-run-store.ts";
 import { createKyselyModelRegistry, type ModelRegistry } from "./model-registry.ts";
+import { createKyselyScheduleLedger, type ScheduleLedger } from "./schedule-ledger.ts";
 import type { RunStoreSchema } from "./schema.ts";
 import { createKyselyServiceStore, type ServiceStore } from "./service-store.ts";
 import type { RunStore } from "./types.ts";
@@ -33,6 +34,8 @@ export interface PostgresStores {
   models: ModelRegistry;
   /** Tokens, audit log and idempotency keys of `sluice serve`. */
   service: ServiceStore;
+  /** Fire times of cron schedules (claimed before each launch). */
+  fires: ScheduleLedger;
   /** Closes the shared connection pool; both stores are unusable afterwards. */
   close(): Promise<void>;
 }
@@ -141,5 +144,5 @@ export async function createPostgresStores(url: string, opts: PostgresStoreOptio
     await db.destroy();
     throw err;
   }
-  return { runs, models: createKyselyModelRegistry(db), service: createKyselyServiceStore(db), close: () => runs.close() };
+  return { runs, models: createKyselyModelRegistry(db), service: createKyselyServiceStore(db), fires: createKyselyScheduleLedger(db), close: () => runs.close() };
 }

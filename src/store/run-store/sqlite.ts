@@ -10,6 +10,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { SluiceError } from "../../errors.ts";
 import { createKyselyRunStore } from "./kysely-run-store.ts";
 import { createKyselyModelRegistry, type ModelRegistry } from "./model-registry.ts";
+import { createKyselyScheduleLedger, type ScheduleLedger } from "./schedule-ledger.ts";
 import type { RunStoreSchema } from "./schema.ts";
 import { createKyselyServiceStore, type ServiceStore } from "./service-store.ts";
 import type { RunStore } from "./types.ts";
@@ -127,6 +128,8 @@ export interface SqliteStores {
   models: ModelRegistry;
   /** Tokens, audit log and idempotency keys of `sluice serve`. */
   service: ServiceStore;
+  /** Fire times of cron schedules (claimed before each launch). */
+  fires: ScheduleLedger;
   /** Closes the shared connection; both stores are unusable afterwards. */
   close(): Promise<void>;
 }
@@ -144,5 +147,5 @@ export async function createSqliteStores(file: string): Promise<SqliteStores> {
     await db.destroy();
     throw err;
   }
-  return { runs, models: createKyselyModelRegistry(db, { exclusive }), service: createKyselyServiceStore(db, { exclusive }), close: () => runs.close() };
+  return { runs, models: createKyselyModelRegistry(db, { exclusive }), service: createKyselyServiceStore(db, { exclusive }), fires: createKyselyScheduleLedger(db, { exclusive }), close: () => runs.close() };
 }

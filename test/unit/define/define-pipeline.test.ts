@@ -32,10 +32,10 @@ describe("definePipeline", () => {
   });
 
   it("copies the schedules so later edits of the declaration do not change the pipeline", () => {
-    const schedules = [{ cron: "0 * * * *" }];
+    const schedules = [{ cron: "0 * * * *", timezone: "UTC", overlap: "skip" as const, misfire: "skip" as const }];
     const pipeline = definePipeline({ name: "hourly", schedules, build() {} });
-    schedules.push({ cron: "5 * * * *" });
-    expect(pipeline.schedules).toEqual([{ cron: "0 * * * *" }]);
+    schedules.push({ cron: "5 * * * *", timezone: "UTC", overlap: "skip", misfire: "skip" });
+    expect(pipeline.schedules).toEqual([{ id: "0 * * * *@UTC", cron: "0 * * * *", timezone: "UTC", params: {}, overlap: "skip", misfire: "skip" }]);
   });
 });
 

@@ -1,0 +1,31 @@
+/**
+ * The schedule fire ledger on a real PostgreSQL (127.0.0.1:5432, trust auth): the same contract
+ * as SQLite, each target in a fresh schema dropped afterwards. Never skipped: fails if the server is down.
+ */
+import pg from "pg";
+import { afterAll } from "vitest";
+import { createPostgresStores } from "../../src/store/run-store/index.ts";
+import { scheduleLedgerContract } from "../unit/triggers/schedule-ledger-contract.ts";
+
+const URL = "postgres://postgres@127.0.0.1:5432/test";
+const admin = new pg.Pool({ connectionString: URL, max: 2 });
+
+afterAll(async () => {
+  await admin.end();
+});
+
+let counter = 0;
+
+scheduleLedgerContract("PostgreSQL", async () => {
+  counter += 1;
+  const schema = `sched_${process.pid}_${counter}_${Math.random().toString(36).slice(2, 10)}`;
+  return {
+    open: async () => {
+      const stores = await createPostgresStores(URL, { schema });
+      return { fires: stores.fires, close: () => stores.close() };
+    },
+    dispose: async () => {
+      await admin.query(`drop schema if exists "${schema}" cascade`);
+    },
+  };
+});
