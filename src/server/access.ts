@@ -1,0 +1,126 @@
+/**
+ * Access control and the audit log of `sluice serve`. A bearer token is 32 random bytes
+ * (base64url, prefixed `slc_`); only its sha256 is stored. Roles are ordered viewer < operator <
+ * admin. Every state-changing request is audited once it is answered: the route names the action
+ * (through `requireRole(role, action)`), the result comes from the response status.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { SluiceError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { ServiceStore } from "../store/run-store/index.ts";
+import { ROLES, type Actor, type AuditEntry, type PreHandler, type Role } from "./context.ts";
+
+/** A new secret token (shown once, never stored). */
+export function newToken(): string {
+  return `slc_${randomBytes(32).toString("base64url")}`;
+}
+
+/** What is stored of a token: its sha256, hex. */
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+/** True for a role name. */
+export function isRole(s: string): s is Role {
+  return (ROLES as readonly string[]).includes(s);
+}
+
+/** What a request's audit entry will say, filled in as the request goes. */
+interface AuditIntent {
+  action: string;
+  target: string;
+  details?: Record<string, unknown>;
+}
+
+const actors = new WeakMap<FastifyRequest, Actor>();
+const intents = new WeakMap<FastifyRequest, AuditIntent>();
+
+/** Methods that change state: failed requests with these are audited even when no route named an action. */
+const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** The audit result of an answered request. */
+function resultOf(status: number): AuditEntry["result"] {
+  if (status < 400) return "ok";
+  if (status === 401 || status === 403) return "denied";
+  return status < 500 ? "invalid" : "error";
+}
+
+/** Access control bound to one service store. */
+export interface Access {
+  requireRole(role: Role, action?: { readonly action: string; readonly target: (req: FastifyRequest) => string }): PreHandler;
+  actorOf(req: FastifyRequest): Actor;
+  audit(entry: AuditEntry): Promise<void>;
+  /** Adds details (a run id…) to the request's audit entry. */
+  noteAudit(req: FastifyRequest, details: Record<string, unknown>): void;
+  /** The onSend hook that writes the request's audit entry. */
+  onSend(req: FastifyRequest, reply: FastifyReply): Promise<void>;
+}
+
+/** Access control and auditing over `service`, timestamped by `clock`. */
+export function createAccess(opts: { service: ServiceStore; log: Logger; clock: () => number }): Access {
+  const { service, log, clock } = opts;
+
+  async function authenticate(req: FastifyRequest): Promise<Actor | undefined> {
+    const known = actors.get(req);
+    if (known) return known;
+    const header = req.headers.authorization;
+    const m = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!m) return undefined;
+    const token = await service.findToken(hashToken(m[1]!));
+    if (!token || !isRole(token.role)) return undefined;
+    const actor = { name: token.name, role: token.role };
+    actors.set(req, actor);
+    return actor;
+  }
+
+  async function audit(entry: AuditEntry): Promise<void> {
+    try {
+      await service.appendAudit({ ts: clock(), actor: entry.actor, action: entry.action, target: entry.target, result: entry.result, details: { ...entry.details } });
+    } catch (err) {
+      log.error({ err, action: entry.action, target: entry.target }, "audit entry not written");
+    }
+  }
+
+  return {
+    requireRole(role, action) {
+      return async (req) => {
+        if (action) intents.set(req, { action: action.action, target: safeTarget(() => action.target(req)) });
+        const actor = await authenticate(req);
+        if (!actor) {
+          throw new SluiceError("SLUICE_UNAUTHENTICATED", `${req.method} ${req.url.split("?")[0]}: no valid bearer token. Send "Authorization: Bearer <token>" (create one with \`sluice token create --role ${role} --name NAME\`).`, { field: "authorization" });
+        }
+        if (ROLES.indexOf(actor.role) < ROLES.indexOf(role)) {
+          throw new SluiceError("SLUICE_FORBIDDEN", `${req.method} ${req.url.split("?")[0]}: token "${actor.name}" has role ${actor.role}; this needs ${role} or above. Use a token with that role.`, { field: "authorization", role: actor.role, needed: role });
+        }
+      };
+    },
+    actorOf(req) {
+      const a = actors.get(req);
+      if (!a) throw new SluiceError("SLUICE_INTERNAL", `${req.method} ${req.url}: actorOf called on a request that did not pass requireRole. Add requireRole to the route.`);
+      return a;
+    },
+    audit,
+    noteAudit(req, details) {
+      const i = intents.get(req);
+      if (i) i.details = { ...i.details, ...details };
+    },
+    async onSend(req, reply) {
+      let intent = intents.get(req);
+      if (!intent && STATE_CHANGING.has(req.method) && reply.statusCode >= 400) intent = { action: `http.${req.method.toLowerCase()}`, target: req.url.split("?")[0]!.slice(0, 300) };
+      if (!intent) return;
+      intents.delete(req);
+      const actor = actors.get(req)?.name ?? "anonymous";
+      await audit({ actor, action: intent.action, target: intent.target, result: resultOf(reply.statusCode), details: { status: reply.statusCode, ...intent.details } });
+    },
+  };
+}
+
+/** A target name from the route's function; never throws (a bad path is still audited). */
+function safeTarget(fn: () => string): string {
+  try {
+    return fn().slice(0, 300);
+  } catch {
+    return "unknown";
+  }
+}

@@ -1,0 +1,2 @@
+/** The Studio web UI served by `sluice serve` at `/`. */
+export { studioRoutes, studioPublicDir, type StudioOptions } from "./studio-routes.ts";
