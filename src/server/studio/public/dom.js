@@ -1,4 +1,4 @@
-/* global document */
+/* global document, Node */
 /**
  * Small DOM helpers: `h(tag, attrs, ...children)` builds elements (text is always set as text,
  * never parsed as HTML), and formatters for times, durations and values.
