@@ -104,7 +104,7 @@ export function checkSchedules(pipeline: string, specs: unknown, paramsSchema: T
   const ids = new Map<string, number>();
   specs.forEach((raw: unknown, i) => {
     const at = (field: string): string => `pipeline "${pipeline}" › schedules[${i}] › ${field}`;
-    const add = (field: string, message: string): void => void problems.push({ field: `schedules[${i}].${field}`, message: `${at(field)}: ${message}` });
+    const add = (field: string, message: string): void => void problems.push({ field: `schedules[${i}].${field}`, message: `${at(field.replaceAll(".", " › "))}: ${message}` });
     if (!isPlainObject(raw)) {
       problems.push({ field: `schedules[${i}]`, message: `pipeline "${pipeline}" › schedules[${i}]: expected an object { cron, timezone, overlap, misfire }. Write { cron: "0 2 * * *", timezone: "UTC", overlap: "skip", misfire: "run-once" }` });
       return;
@@ -142,7 +142,7 @@ export function checkSchedules(pipeline: string, specs: unknown, paramsSchema: T
     } else if (params !== undefined && paramsSchema !== undefined && paramsSchema.type === "object") {
       const v = validateParams(paramsSchema, params);
       if (!v.ok) {
-        for (const issue of v.issues) add(`params › ${issue.path}`, `${issue.message}. Fix the schedule's params to match the pipeline's params schema`);
+        for (const issue of v.issues) add(`params.${issue.path}`, `${issue.message}. Fix the schedule's params to match the pipeline's params schema`);
         ok = false;
       }
     }
