@@ -180,6 +180,8 @@ export class RunManager {
     const started = new Promise<LiveRun>((resolve) => (onStarted = resolve));
     let resolveDone!: (s: Promise<RunSummary>) => void;
     const done = new Promise<RunSummary>((resolve) => (resolveDone = resolve));
+    // A plan error before the start rejects `done` too; the caller gets it from `start` instead.
+    done.catch(() => undefined);
     const running = workspace.run(info, {
       params,
       trigger: opts.trigger,

@@ -1,6 +1,7 @@
 /** `GET /pipelines`, `GET /pipelines/:name` (viewer) and `POST /pipelines/:name/runs` (operator). */
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
+import { SluiceError } from "../../errors.ts";
 import type { PipelineInfo, Workspace } from "../../workspace/index.ts";
 import type { RouteGroup, ServerContext } from "../context.ts";
 import type { ServiceParts } from "../service-parts.ts";
@@ -48,7 +49,13 @@ export function pipelineRoutes(parts: ServiceParts): RouteGroup {
       async (req, reply) => {
         const actor = ctx.actorOf(req);
         const key = req.headers["idempotency-key"];
-        const started = await runs.start(req.params.name, req.body.params ?? {}, { trigger: "http", actor: actor.name, ...(key ? { idempotencyKey: key } : {}) });
+        const started = await runs.start(req.params.name, req.body.params ?? {}, { trigger: "http", actor: actor.name, ...(key ? { idempotencyKey: key } : {}) }).catch((err: unknown) => {
+          // A param the pipeline's schema refused is named where the client sent it.
+          if (err instanceof SluiceError && err.code === "SLUICE_PARAMS_INVALID" && typeof err.details.field === "string") {
+            throw new SluiceError(err.code, err.message, { ...err.details, field: `body.params.${err.details.field}` }, { cause: err });
+          }
+          throw err;
+        });
         parts.access.noteAudit(req, { runId: started.runId, reused: started.reused });
         return reply.code(202).send({ runId: started.runId, reused: started.reused, events: `/api/v1/runs/${started.runId}/events` });
       },
