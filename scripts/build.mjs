@@ -20,7 +20,7 @@ await build({
   target: "node20",
   sourcemap: "linked",
   // Native, worker-spawning or lazily loaded packages stay in node_modules.
-  external: ["better-sqlite3", "piscina", "typescript", "esbuild", "tsx", "pino", "pino-pretty"],
+  external: ["better-sqlite3", "piscina", "typescript", "esbuild", "tsx", "pino", "pino-pretty", "bullmq", "ioredis"],
   // Bundled CommonJS dependencies (ajv) call require(); give them a real one.
   banner: { js: 'import { createRequire as __sluiceCreateRequire } from "node:module"; const require = __sluiceCreateRequire(import.meta.url);' },
   logLevel: "warning",

@@ -47,6 +47,8 @@ export const ERROR_CODES = {
   SLUICE_TOKEN_EXISTS: { summary: "A live token of that name exists; revoke it first or pick another name.", exit: 2, status: 409 },
   SLUICE_TOKEN_NOT_FOUND: { summary: "No live token of that name.", exit: 2, status: 404 },
   SLUICE_RUN_NOT_ACTIVE: { summary: "The run is not running in this server (finished, or owned by another process), so it cannot be cancelled here.", exit: 2, status: 409 },
+  SLUICE_WORKER_CODE_MISMATCH: { summary: "A `sluice worker` refused a remote step: its checkout's code fingerprint for the step differs from the coordinator's. Deploy the same code to the worker and restart it.", exit: 1, status: 500 },
+  SLUICE_REMOTE_UNAVAILABLE: { summary: "Remote steps could not be run: Redis is unreachable, or it lost the step's job (restarted without persistence), or no worker could see the shared cache.", exit: 1, status: 503 },
   SLUICE_ENDPOINT_NOT_FOUND: { summary: "No model endpoint of that name (no deployment in the registry serves it).", exit: 2, status: 404 },
   SLUICE_JOB_NOT_FOUND: { summary: "No batch scoring job of that id on this endpoint (jobs live in the serving process's memory).", exit: 2, status: 404 },
   SLUICE_SCORING_FAILED: { summary: "onnxruntime-node could not load or run an endpoint's model.", exit: 1, status: 500 },

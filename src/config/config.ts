@@ -21,6 +21,8 @@ export const ConfigFileSchema = Type.Object({
   redisUrl: Type.Optional(Type.String({ minLength: 1 })),
   /** Key prefix of the BullMQ queues of remote steps (queue `gpu` lives under `<prefix>:gpu:*`). @default "sluice" */
   redisPrefix: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.-]+$" })),
+  /** How long Redis may stay unreachable before the remote steps of a run fail. @default 15000 */
+  redisTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 86_400_000 })),
   /** Port of `sluice serve`. @default 7070 */
   port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   /** Runs per pipeline whose outputs `cache prune` keeps. @default 5 */
@@ -46,6 +48,7 @@ export interface ResolvedConfig {
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
+  readonly redisTimeoutMs: number;
   readonly port: number;
   readonly keepRuns: number;
   readonly logLevel: LogLevelName;
@@ -64,6 +67,7 @@ const ENV_MAP: ReadonlyArray<[string, keyof ConfigFile, "string" | "integer"]> =
   ["SLUICE_DATABASE_URL", "databaseUrl", "string"],
   ["SLUICE_REDIS_URL", "redisUrl", "string"],
   ["SLUICE_REDIS_PREFIX", "redisPrefix", "string"],
+  ["SLUICE_REDIS_TIMEOUT_MS", "redisTimeoutMs", "integer"],
   ["SLUICE_PORT", "port", "integer"],
   ["SLUICE_LOG_LEVEL", "logLevel", "string"],
   ["SLUICE_COMMAND_ISOLATION", "commandIsolation", "string"],
@@ -131,6 +135,7 @@ export async function loadConfig(opts: { root?: string; flags?: ConfigFlags; env
     databaseUrl: c.databaseUrl,
     redisUrl: c.redisUrl,
     redisPrefix: c.redisPrefix ?? "sluice",
+    redisTimeoutMs: c.redisTimeoutMs ?? 15_000,
     port: flags.port ?? c.port ?? 7070,
     keepRuns: c.keepRuns ?? 5,
     logLevel: c.logLevel ?? "warn",

@@ -3,11 +3,24 @@ import { SluiceError } from "../errors.ts";
 import { callerModuleUrl } from "./caller.ts";
 import { PORT_KINDS, type PortKind, type InputValues, type OutputValues, type Ports } from "./ports.ts";
 
-/** Where a step runs. `inline`: the coordinator's event loop; `thread`: the Piscina pool; `process`: a child process (command steps). */
-export type ExecutorKind = "inline" | "thread" | "process";
+/**
+ * Where a step runs. `inline`: the coordinator's event loop; `thread`: the Piscina pool;
+ * `process`: a child process (command steps); `remote`: a `sluice worker` on any machine, through
+ * a BullMQ queue on Redis.
+ */
+export type ExecutorKind = "inline" | "thread" | "process" | "remote";
 
 /** Executor kinds this version can run. */
-export const EXECUTOR_KINDS: readonly ExecutorKind[] = ["inline", "thread", "process"];
+export const EXECUTOR_KINDS: readonly ExecutorKind[] = ["inline", "thread", "process", "remote"];
+
+/** How a declaration names its executor: a kind, or `{ queue }` for a remote step on a named queue. */
+export type ExecutorSpec = ExecutorKind | { readonly queue: string };
+
+/** Queue of `executor: "remote"`. */
+export const DEFAULT_QUEUE = "default";
+
+/** Queue names: plain BullMQ names (no `:`), so a dashboard shows them as they are. */
+const QUEUE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** Retry with exponential backoff and jitter. A step throws `NonRetryableError` to stop retrying. */
 export interface RetryPolicy {
@@ -138,8 +151,12 @@ export interface StepDeclaration<I extends Ports, O extends Ports, S extends TOb
   readonly outputs?: O;
   /** TypeBox object schema; validated with ajv, defaults applied, before anything runs. */
   readonly params?: S;
-  /** @default "inline" */
-  readonly executor?: ExecutorKind;
+  /**
+   * `"remote"` runs it on a `sluice worker` of queue `default`; `{ queue: "gpu" }` on a worker
+   * of that queue.
+   * @default "inline"
+   */
+  readonly executor?: ExecutorSpec;
   /** @default true */
   readonly cache?: CachePolicy;
   /** Environment variables whose values are part of the cache key (and visible to the step). */
@@ -159,6 +176,8 @@ export interface Step<I extends Ports = Ports, O extends Ports = Ports, S extend
   readonly outputs: O;
   readonly params: S;
   readonly executor: ExecutorKind;
+  /** The worker queue of a remote step (`default` unless declared); also used when an instance overrides its executor to `remote`. */
+  readonly queue: string;
   readonly cache: CachePolicy;
   readonly env: readonly string[];
   readonly moduleUrl: string;
@@ -187,8 +206,11 @@ export function defineStep<I extends Ports = {}, O extends Ports = {}, S extends
       }
     }
   }
-  const executor = decl?.executor ?? "inline";
-  if (!EXECUTOR_KINDS.includes(executor)) problems.push(`executor "${String(executor)}" is unknown; use one of ${EXECUTOR_KINDS.join(", ")}`);
+  const spec = decl?.executor ?? "inline";
+  const executor: ExecutorKind = typeof spec === "object" && spec !== null ? "remote" : spec;
+  const queue = typeof spec === "object" && spec !== null ? spec.queue : DEFAULT_QUEUE;
+  if (!EXECUTOR_KINDS.includes(executor)) problems.push(`executor ${JSON.stringify(executor)} is unknown; use one of ${EXECUTOR_KINDS.join(", ")} or { queue: "<name>" }`);
+  if (typeof queue !== "string" || !QUEUE_RE.test(queue)) problems.push(`executor queue ${JSON.stringify(queue)} is not a queue name; use letters, digits, "-", "_", "." (no ":"), at most 64`);
   const cache = decl?.cache ?? true;
   if (typeof cache !== "boolean" && !(typeof cache === "object" && Number.isFinite(cache.ttlMs) && cache.ttlMs > 0)) {
     problems.push("cache must be true, false or { ttlMs: <positive number> }");
@@ -211,6 +233,7 @@ export function defineStep<I extends Ports = {}, O extends Ports = {}, S extends
     outputs: (decl.outputs ?? {}) as O,
     params: (decl.params ?? Type.Object({})) as S,
     executor,
+    queue,
     cache,
     env: [...(decl.env ?? [])],
     ...(decl.retries ? { retries: { ...decl.retries } } : {}),

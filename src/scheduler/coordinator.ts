@@ -438,6 +438,8 @@ export class RunCoordinator {
 
   #needs(u: Unit): { cpu: number; memoryMb: number } {
     const r = u.node.policy.resources;
+    // A remote step uses a worker's machine, not this one.
+    if (u.node.executor === "remote") return { cpu: 0, memoryMb: 0 };
     return { cpu: r?.cpu ?? (u.node.executor === "inline" ? 0 : 1), memoryMb: r?.memoryMb ?? 0 };
   }
 
@@ -496,6 +498,9 @@ export class RunCoordinator {
       runId, stepId: node.id, step: node.step, attempt: u.attempt, params: node.params, inputs, env, signal, ...(models ? { models } : {}),
       onLog: (level: "debug" | "info" | "warn" | "error", msg: string, data?: Record<string, unknown>) => emit({ type: "log", runId, ts: clock(), stepId: node.id, level, msg, ...(data ? { data } : {}) }),
       onMetric: (name: string, value: number, step?: number) => emit({ type: "metric", runId, ts: clock(), stepId: node.id, name, value, step: step ?? null }),
+      onWorker: (worker: string) => {
+        if (u.phase === "running") emit({ type: "step.started", runId, ts: clock(), stepId: node.id, key: u.key!, executor: ex.kind, attempt: u.attempt, worker, inputs: u.inputs, ...this.#mapId(u) });
+      },
     };
     // A step that ignores its signal still ends for the run when the signal fires.
     this.#queue

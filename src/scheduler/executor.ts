@@ -27,6 +27,8 @@ export interface StepTask {
   readonly models?: ModelsClient;
   onLog(level: LogLevel, msg: string, data?: Record<string, unknown>): void;
   onMetric(name: string, value: number, step?: number): void;
+  /** A remote executor names the worker that took the attempt (`host:pid`), once it starts there (again after a stalled worker's job moves). */
+  onWorker?(worker: string): void;
 }
 
 /** What the coordinator knows of an attempt, for the registry's lineage. */

@@ -2,7 +2,7 @@ import type { RetryPolicy } from "../define/index.ts";
 import type { SerializedError } from "../errors.ts";
 
 /** Codes that never earn another attempt. */
-const NON_RETRYABLE = new Set(["SLUICE_NON_RETRYABLE", "SLUICE_RUN_CANCELLED", "SLUICE_STEP_OUTPUT_INVALID", "SLUICE_DEFINITION_INVALID"]);
+const NON_RETRYABLE = new Set(["SLUICE_NON_RETRYABLE", "SLUICE_RUN_CANCELLED", "SLUICE_STEP_OUTPUT_INVALID", "SLUICE_DEFINITION_INVALID", "SLUICE_WORKER_CODE_MISMATCH"]);
 
 /** Whether a failed attempt is tried again under this policy. */
 export function shouldRetry(policy: RetryPolicy | undefined, attempt: number, error: SerializedError): boolean {

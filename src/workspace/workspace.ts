@@ -7,6 +7,7 @@ import type { ResolvedConfig } from "../config/index.ts";
 import { isPipeline, type AnyPipeline } from "../define/index.ts";
 import { SluiceError } from "../errors.ts";
 import { InlineExecutor, ProcessExecutor, ThreadExecutor } from "../executors/index.ts";
+import { RemoteExecutor } from "../executors/remote/index.ts";
 import { buildPlan, type Plan } from "../graph/index.ts";
 import { CodeFingerprinter } from "../hash/code-fingerprint.ts";
 import { createSqliteFingerprintMemo } from "../hash/fingerprint-memo.ts";
@@ -89,6 +90,7 @@ export class Workspace {
   readonly #importer: TsImporter;
   readonly #log: Logger;
   #threads: ThreadExecutor | undefined;
+  #remote: RemoteExecutor | undefined;
   #inline: InlineExecutor;
   #process: ProcessExecutor;
   #pipelines: Map<string, PipelineInfo> | undefined;
@@ -215,11 +217,14 @@ export class Workspace {
     const claims = new Claims(this.db, runId);
     const stepNames = new Map<string, string>();
     let needsThreads = false;
+    const remoteSteps: string[] = [];
     for (const n of plan.nodes.values()) {
       if (n.kind === "source") continue;
       stepNames.set(n.id, n.step.name);
       needsThreads ||= n.executor === "thread";
+      if (n.executor === "remote") remoteSteps.push(n.id);
     }
+    if (remoteSteps.length > 0) await this.#remoteExecutor(plan.name, remoteSteps).connect();
     if (needsThreads) this.#threads ??= new ThreadExecutor({ cacheDir: this.config.cacheDir, threads: this.config.threads, loadableUrl: (u) => this.#importer.loadableUrl(u) });
     let codeDigest: string | null;
     try {
@@ -240,7 +245,7 @@ export class Workspace {
     const coordinator = new RunCoordinator({
       ...this.#services(claims),
       plan, runId, emit,
-      executors: { inline: this.#inline, process: this.#process, ...(this.#threads ? { thread: this.#threads } : {}) },
+      executors: { inline: this.#inline, process: this.#process, ...(this.#threads ? { thread: this.#threads } : {}), ...(this.#remote ? { remote: this.#remote } : {}) },
       concurrency: opts.concurrency ?? this.config.concurrency,
       force: opts.force, signal: opts.signal, trigger: opts.trigger ?? "api", actor: opts.actor,
       keepGoing: opts.keepGoing, budget: opts.budget,
@@ -250,6 +255,18 @@ export class Workspace {
     const summary = await coordinator.run();
     await recorder.drain();
     return summary;
+  }
+
+  /** The executor of remote steps (BullMQ on `redisUrl`); without Redis configured, an error before anything runs. */
+  #remoteExecutor(pipeline: string, steps: readonly string[]): RemoteExecutor {
+    const { redisUrl, redisPrefix, redisTimeoutMs } = this.config;
+    if (!redisUrl) {
+      throw new SluiceError("SLUICE_CONFIG_INVALID", `pipeline "${pipeline}": step${steps.length > 1 ? "s" : ""} ${steps.map((s) => `"${s}"`).join(", ")} run${steps.length > 1 ? "" : "s"} on remote workers, but no Redis is configured. Fix: set SLUICE_REDIS_URL=redis://host:6379 (or redisUrl in sluice.config.ts) and start \`sluice worker\` processes, or change the executor.`, { pipeline, step: steps[0], field: "executor" });
+    }
+    return (this.#remote ??= new RemoteExecutor({
+      redisUrl, prefix: redisPrefix, unreachableMs: redisTimeoutMs, root: this.config.root, cas: this.cas, commits: this.commits,
+      fingerprint: (file) => this.fingerprinter.fingerprint(file).digest, logger: this.#log,
+    }));
   }
 
   /** The registry client of one attempt: registration records the attempt's lineage itself. */
@@ -324,6 +341,8 @@ export class Workspace {
   async close(): Promise<void> {
     await this.#threads?.close();
     this.#threads = undefined;
+    await this.#remote?.close();
+    this.#remote = undefined;
     await this.#closeStores();
     this.commits.flush();
     this.statCache.flush();

@@ -1,0 +1,182 @@
+import fs from "node:fs";
+import path from "node:path";
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
+import { Redis } from "ioredis";
+import { isStep, type AnyStep } from "../../define/index.ts";
+import { serializeError, type ErrorCode } from "../../errors.ts";
+import { CodeFingerprinter } from "../../hash/code-fingerprint.ts";
+import { createSqliteFingerprintMemo } from "../../hash/fingerprint-memo.ts";
+import type { Logger } from "../../log.ts";
+import { openCacheDb, type CacheDb } from "../../store/cache-db.ts";
+import { LocalCas } from "../../store/local-cas.ts";
+import type { Digest } from "../../util/canonical-json.ts";
+import { TsImporter } from "../../util/ts-import.ts";
+import { ThreadExecutor } from "../thread-executor.ts";
+import { cancelChannel, connectionFrom, JOB_FORMAT, toFailedReason, workerLabel, type RemoteJobData, type RemoteJobResult, type RemoteLine, type RemoteProgress } from "./protocol.ts";
+
+/** Options of a `sluice worker`. */
+export interface RemoteWorkerOptions {
+  /** This machine's checkout of the workspace: steps load from here. */
+  readonly root: string;
+  /** The cache folder shared with the coordinators (inputs are read, outputs written here). */
+  readonly cacheDir: string;
+  readonly redisUrl: string;
+  /** BullMQ key prefix (the coordinators' `redisPrefix`). */
+  readonly prefix: string;
+  /** @default "default" */
+  readonly queue: string;
+  /** Jobs (and pool threads) at once. @default 1 */
+  readonly concurrency?: number;
+  readonly logger: Logger;
+  /** BullMQ lock of a running job; a worker that stops renewing it (killed) loses the job after this. @default 30000 */
+  readonly lockDurationMs?: number;
+  /** How often this worker looks for jobs whose worker died. @default 30000 */
+  readonly stalledIntervalMs?: number;
+  /** Times a job may lose its worker before it fails. @default 2 */
+  readonly maxStalledCount?: number;
+  /** Log lines and metrics are sent back at most this often. @default 100 */
+  readonly progressMs?: number;
+}
+
+/** Codes a worker fails a job with that no other worker would fix. */
+const FINAL: ReadonlySet<ErrorCode> = new Set(["SLUICE_WORKER_CODE_MISMATCH", "SLUICE_DEFINITION_INVALID", "SLUICE_REMOTE_UNAVAILABLE", "SLUICE_RUN_CANCELLED"]);
+
+function fail(code: ErrorCode, message: string, details: Record<string, unknown>): never {
+  throw new UnrecoverableError(toFailedReason({ code, message, details }));
+}
+
+/**
+ * A `sluice worker`: takes jobs of one queue, loads each step from this machine's checkout,
+ * refuses a job whose code fingerprint differs from its own, runs the step on its own Piscina
+ * pool with inputs from the shared cache, writes outputs there and returns their digests.
+ */
+export class RemoteWorker {
+  readonly label = workerLabel();
+  readonly #o: RemoteWorkerOptions;
+  readonly #log: Logger;
+  readonly #db: CacheDb;
+  readonly #cas: LocalCas;
+  readonly #fingerprinter: CodeFingerprinter;
+  readonly #importer: TsImporter;
+  readonly #threads: ThreadExecutor;
+  readonly #connection: ConnectionOptions;
+  readonly #steps = new Map<string, { step: AnyStep; code: Digest }>();
+  #worker: Worker<RemoteJobData, RemoteJobResult> | undefined;
+  #sub: Redis | undefined;
+  /** Jobs finished (succeeded or failed) by this worker. */
+  readonly counts = { succeeded: 0, failed: 0 };
+
+  constructor(opts: RemoteWorkerOptions) {
+    this.#o = opts;
+    this.#log = opts.logger.child({ component: "worker", worker: this.label, queue: opts.queue });
+    this.#db = openCacheDb(opts.cacheDir);
+    this.#cas = new LocalCas({ dir: opts.cacheDir, db: this.#db });
+    this.#fingerprinter = new CodeFingerprinter({ root: opts.root, memo: createSqliteFingerprintMemo(this.#db) });
+    this.#importer = new TsImporter(opts.root);
+    this.#threads = new ThreadExecutor({ cacheDir: opts.cacheDir, threads: opts.concurrency ?? 1, loadableUrl: (u) => this.#importer.loadableUrl(u) });
+    this.#connection = connectionFrom(opts.redisUrl);
+  }
+
+  /** Connects and starts taking jobs; resolves once it listens. */
+  async start(): Promise<void> {
+    const { queue, prefix } = this.#o;
+    this.#sub = new Redis({ ...(this.#connection as object), maxRetriesPerRequest: null });
+    this.#sub.on("error", (err: Error) => this.#log.debug({ err: err.message }, "cancel channel connection error"));
+    this.#sub.on("message", (_channel: string, jobId: string) => {
+      if (this.#worker?.cancelJob(jobId, "cancelled by the coordinator")) this.#log.info({ jobId }, "job cancelled");
+    });
+    await this.#sub.subscribe(cancelChannel(prefix, queue));
+    this.#worker = new Worker<RemoteJobData, RemoteJobResult>(queue, (job, _token, signal) => this.#process(job, signal), {
+      connection: this.#connection,
+      prefix,
+      concurrency: this.#o.concurrency ?? 1,
+      lockDuration: this.#o.lockDurationMs ?? 30_000,
+      stalledInterval: this.#o.stalledIntervalMs ?? 30_000,
+      maxStalledCount: this.#o.maxStalledCount ?? 2,
+      autorun: false,
+    });
+    this.#worker.on("error", (err: Error) => this.#log.warn({ err: err.message }, "queue connection error"));
+    this.#worker.on("completed", () => this.counts.succeeded++);
+    this.#worker.on("failed", () => this.counts.failed++);
+    void this.#worker.run().catch((err: unknown) => this.#log.error({ err }, "worker stopped"));
+    await this.#worker.waitUntilReady();
+    this.#log.info({ root: this.#o.root, cacheDir: this.#o.cacheDir }, "worker ready");
+  }
+
+  /** Loads a step from this checkout and fingerprints its module (once per process: restart workers after deploying code). */
+  async #load(data: RemoteJobData): Promise<{ step: AnyStep; code: Digest }> {
+    const id = `${data.module}#${data.step}`;
+    const hit = this.#steps.get(id);
+    if (hit) return hit;
+    const where = { step: data.stepId, module: data.module, worker: this.label };
+    const file = path.resolve(this.#o.root, data.module);
+    if (!fs.existsSync(file)) fail("SLUICE_WORKER_CODE_MISMATCH", `step "${data.stepId}": worker ${this.label} has no ${data.module} in its checkout ${this.#o.root}. Deploy the coordinator's code to the worker (same commit) and restart it.`, where);
+    const code = this.#fingerprinter.fingerprint(file).digest;
+    const mod = await this.#importer.import(file);
+    const step = Object.values(mod).find((v): v is AnyStep => isStep(v) && v.name === data.step);
+    if (!step) fail("SLUICE_DEFINITION_INVALID", `step "${data.stepId}": ${data.module} in worker ${this.label}'s checkout exports no step named "${data.step}". Deploy the coordinator's code to the worker and restart it.`, where);
+    const loaded = { step, code };
+    this.#steps.set(id, loaded);
+    return loaded;
+  }
+
+  async #process(job: Job<RemoteJobData, RemoteJobResult>, signal: AbortSignal | undefined): Promise<RemoteJobResult> {
+    const data = job.data;
+    const log = this.#log.child({ jobId: job.id, runId: data.runId, stepId: data.stepId });
+    let lines: RemoteLine[] = [];
+    let reported = false;
+    let sending: Promise<unknown> = Promise.resolve();
+    const report = (): void => {
+      reported = true;
+      const batch: RemoteProgress = { worker: this.label, lines };
+      lines = [];
+      sending = sending.then(() => job.updateProgress(batch as unknown as object)).catch((err: unknown) => log.warn({ err: (err as Error).message }, "progress not sent"));
+    };
+    // Quick steps report nothing while running (the result names the worker); others say who runs them, then stream lines.
+    const timer = setInterval(() => {
+      if (!reported || lines.length > 0) report();
+    }, this.#o.progressMs ?? 100);
+    try {
+      if (data.format !== JOB_FORMAT) fail("SLUICE_WORKER_CODE_MISMATCH", `step "${data.stepId}": job format ${String(data.format)} from ${data.coordinator}, worker ${this.label} speaks ${JOB_FORMAT}. Run the same sluice version on coordinator and workers.`, { step: data.stepId });
+      const { step, code } = await this.#load(data);
+      if (code !== data.code) {
+        fail("SLUICE_WORKER_CODE_MISMATCH", `step "${data.stepId}" (${data.module} › ${data.step}): worker ${this.label} refuses it: its checkout ${this.#o.root} has code fingerprint ${code}, the coordinator ${data.coordinator} sent ${data.code}. Deploy the same commit to the worker and restart it.`, { step: data.stepId, module: data.module, workerCode: code, coordinatorCode: data.code, worker: this.label });
+      }
+      for (const [port, input] of Object.entries(data.inputs)) {
+        if (this.#cas.check(input.digest) !== "ok") {
+          fail("SLUICE_REMOTE_UNAVAILABLE", `step "${data.stepId}" › input "${port}": worker ${this.label} cannot find object ${input.digest} in its cache ${this.#o.cacheDir}. Workers must see the coordinator's cache: the same cache folder (a shared file system) or the same SLUICE_REMOTE_CACHE_URL.`, { step: data.stepId, field: port, digest: input.digest, worker: this.label });
+        }
+      }
+      log.debug({ attempt: data.attempt }, "step started");
+      const produced = await this.#threads.execute({
+        runId: data.runId, stepId: data.stepId, step, attempt: data.attempt, params: data.params, inputs: data.inputs, env: data.env,
+        signal: signal ?? new AbortController().signal,
+        onLog: (level, msg, d) => lines.push({ t: "log", level, msg, ...(d ? { data: d } : {}) }),
+        onMetric: (name, value, x) => lines.push({ t: "metric", name, value, ...(x === undefined ? {} : { step: x }) }),
+      });
+      const outputs: Record<string, Digest> = {};
+      for (const [port, o] of Object.entries(produced)) outputs[port] = "digest" in o ? o.digest : this.#cas.putBytes(o.bytes);
+      return { outputs, worker: this.label };
+    } catch (err) {
+      if (err instanceof UnrecoverableError) throw err;
+      const e = signal?.aborted
+        ? { code: "SLUICE_RUN_CANCELLED", message: `step "${data.stepId}" was cancelled by the coordinator while running on worker ${this.label}.` }
+        : serializeError(err);
+      const reason = toFailedReason({ code: e.code, message: e.message });
+      // BullMQ keeps only the message: `CODE: message`, readable on a dashboard and parsed back by the coordinator.
+      throw FINAL.has(e.code as ErrorCode) ? new UnrecoverableError(reason) : new Error(reason);
+    } finally {
+      clearInterval(timer);
+      if (lines.length > 0) report();
+      await sending;
+    }
+  }
+
+  /** Stops taking jobs. Graceful: running jobs finish first; `force`: they are left for other workers (stall recovery). */
+  async close(force = false): Promise<void> {
+    await this.#worker?.close(force);
+    await this.#sub?.quit().catch(() => undefined);
+    await this.#threads.close();
+    this.#db.close();
+  }
+}

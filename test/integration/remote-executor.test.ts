@@ -1,0 +1,139 @@
+import fs from "node:fs";
+import { Queue } from "bullmq";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createTestWorkspace, type TestWorkspace } from "sluice/testing";
+import { runCli, runJson, startCli, until } from "../helpers/cli.ts";
+import { dropPrefix, killWorker, SHARED_REDIS, startWorker, uniquePrefix, type WorkerProcess } from "../helpers/remote.ts";
+import { REMOTE_FILES } from "../fixtures/remote-workspace.ts";
+
+let ws: TestWorkspace;
+let prefix: string;
+let env: Record<string, string>;
+const workers: WorkerProcess[] = [];
+
+beforeEach(() => {
+  ws = createTestWorkspace(REMOTE_FILES);
+  prefix = uniquePrefix();
+  env = { SLUICE_REDIS_URL: SHARED_REDIS, SLUICE_REDIS_PREFIX: prefix };
+});
+
+afterEach(async () => {
+  for (const w of workers.splice(0)) await killWorker(w);
+  await dropPrefix(SHARED_REDIS, prefix);
+  ws.remove();
+});
+
+async function worker(args: readonly string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<WorkerProcess> {
+  const w = await startWorker(["--workspace", opts.cwd ?? ws.root, ...args], { cwd: opts.cwd ?? ws.root, env: { ...env, ...opts.env } });
+  workers.push(w);
+  return w;
+}
+
+interface Shown {
+  steps: Array<{ stepId: string; status: string; executor: string; worker: string | null }>;
+  logs: Array<{ stepId: string | null; msg: string; data: Record<string, unknown> | null }>;
+  metrics: Array<{ stepId: string; name: string; value: number }>;
+}
+
+describe("remote steps on sluice worker processes", () => {
+  it("spreads a pipeline over two workers and the coordinator, and records each step's worker, logs and metrics", async () => {
+    const a = await worker(["--queue", "default"]);
+    const b = await worker(["--queue", "default"]);
+    const r = await runJson<{ runId: string; status: string }>(["run", "spread"], { cwd: ws.root, env });
+    expect(r.code, r.stderr).toBe(0);
+    const shown = await runJson<Shown>(["show", r.json.runId], { cwd: ws.root, env });
+    const squares = shown.json.steps.filter((s) => s.stepId.startsWith("square["));
+    expect(squares).toHaveLength(6);
+    expect(squares.every((s) => s.status === "succeeded" && s.executor === "remote")).toBe(true);
+    // Both workers ran steps (each held its first job until the other held one).
+    expect(new Set(squares.map((s) => s.worker))).toEqual(new Set([a.label, b.label]));
+    expect(fs.readdirSync(ws.path("started")).sort()).toEqual([String(a.pid), String(b.pid)].sort());
+    // The coordinator ran the local steps itself.
+    const local = shown.json.steps.filter((s) => s.stepId === "seed" || s.stepId === "sum");
+    expect(local.map((s) => [s.stepId, s.status, s.executor, s.worker])).toEqual([["seed", "succeeded", "inline", null], ["sum", "succeeded", "inline", null]]);
+    const total = await runCli(["show", r.json.runId, "--output", "sum.total"], { cwd: ws.root, env });
+    expect(total.stdout.trim()).toBe("91");
+    // Log lines and metric points streamed back from the workers into the run record.
+    expect(shown.json.logs.filter((l) => l.msg === "squared on a worker").map((l) => l.data?.n).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(shown.json.metrics.filter((m) => m.name === "square").map((m) => m.value).sort((x, y) => x - y)).toEqual([1, 4, 9, 16, 25, 36]);
+
+    // A second run is served from the cache: nothing reaches the workers.
+    const again = await runJson<{ steps: Array<{ id: string; status: string }> }>(["run", "spread"], { cwd: ws.root, env });
+    expect(again.json.steps.every((s) => s.status === "cached")).toBe(true);
+  });
+
+  it("hands the job of a worker killed mid-step (SIGKILL) to another worker, and the run succeeds", async () => {
+    const fast = ["--queue", "slow", "--lock-duration", "1s", "--stalled-interval", "300ms"];
+    const a = await worker(fast);
+    const run = startCli(["run", "held", "--json"], { cwd: ws.root, env });
+    await until(() => ws.exists(`running-${a.pid}`), "worker A to run the step");
+    const b = await worker(fast);
+    a.child.kill("SIGKILL");
+    await a.done;
+    await until(() => ws.exists(`running-${b.pid}`), "worker B to take over the stalled job");
+    ws.write("release", "");
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { runId: string; status: string };
+    expect(out.status).toBe("succeeded");
+    expect(ws.read("finished.log").trim().split("\n")).toEqual([String(b.pid)]);
+    const shown = await runJson<Shown>(["show", out.runId], { cwd: ws.root, env });
+    expect(shown.json.steps.find((s) => s.stepId === "hold")!.worker).toBe(b.label);
+    const loud = await runCli(["show", out.runId, "--output", "hold.loud"], { cwd: ws.root, env });
+    expect(loud.stdout).toContain("REMOTE STEPS READ THEIR SOURCES FROM THE SHARED CACHE");
+    const verify = await runCli(["cache", "verify"], { cwd: ws.root, env });
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  });
+
+  it("refuses a step whose code differs in the worker's checkout, naming both fingerprints and the step", async () => {
+    // A second checkout of the same project with the step edited, sharing the coordinator's cache.
+    const other = createTestWorkspace(REMOTE_FILES);
+    try {
+      other.write("steps/remote.ts", other.read("steps/remote.ts").replace("inputs.n * inputs.n };", "inputs.n * inputs.n + 1 };"));
+      await worker(["--queue", "default"], { cwd: other.root, env: { SLUICE_CACHE_DIR: ws.path("cache") } });
+      const r = await runJson<{ status: string; error: { code: string; message: string } }>(["run", "spread"], { cwd: ws.root, env });
+      expect(r.code).toBe(1);
+      expect(r.json.status).toBe("failed");
+      expect(r.json.error.code).toBe("SLUICE_WORKER_CODE_MISMATCH");
+      expect(r.json.error.message).toMatch(/step "square\[\d\]" \(steps\/remote\.ts › square\): worker \S+:\d+ refuses it/);
+      const digests = r.json.error.message.match(/sha256:[0-9a-f]{64}/g) ?? [];
+      expect(new Set(digests).size).toBe(2);
+      expect(fs.existsSync(ws.path("started"))).toBe(false);
+    } finally {
+      other.remove();
+    }
+  });
+
+  it("cancels a running remote step: the worker aborts it and is free for the next job", async () => {
+    await worker(["--queue", "slow"]);
+    const run = startCli(["run", "held", "--json"], { cwd: ws.root, env });
+    await until(() => fs.readdirSync(ws.root).some((f) => f.startsWith("running-")), "the step to run on the worker");
+    run.child.kill("SIGINT");
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect((JSON.parse(r.stdout) as { status: string }).status).toBe("cancelled");
+    const queue = new Queue("slow", { connection: { host: "127.0.0.1", port: 6379 }, prefix });
+    try {
+      let failed: Array<{ failedReason: string }> = [];
+      for (let i = 0; failed.length === 0 && i < 500; i++) failed = await queue.getFailed();
+      expect(failed[0]?.failedReason).toMatch(/^SLUICE_RUN_CANCELLED: step "hold" was cancelled by the coordinator while running on worker/);
+    } finally {
+      await queue.close();
+    }
+    // The aborted step never finished; the same single-slot worker runs the next run's step.
+    expect(ws.exists("finished.log")).toBe(false);
+    ws.write("release", "");
+    const next = await runJson<{ status: string }>(["run", "held"], { cwd: ws.root, env });
+    expect(next.code, next.stderr).toBe(0);
+    expect(ws.read("finished.log").trim().split("\n")).toHaveLength(1);
+  });
+
+  it("says before running anything that remote steps need Redis", async () => {
+    const r = await runJson<{ error: { code: string; message: string } }>(["run", "spread"], { cwd: ws.root, env: { SLUICE_REDIS_URL: "" } });
+    expect(r.code).toBe(2);
+    expect(r.json.error.code).toBe("SLUICE_CONFIG_INVALID");
+    expect(r.json.error.message).toMatch(/step "square" runs on remote workers, but no Redis is configured\. Fix: set SLUICE_REDIS_URL/);
+    const runs = await runJson<unknown[]>(["runs"], { cwd: ws.root });
+    expect(runs.json).toEqual([]);
+  });
+});
