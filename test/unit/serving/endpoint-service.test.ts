@@ -119,6 +119,23 @@ describe("EndpointService with real onnxruntime-node sessions (iris logistic v1 
     expect(stats.every((s) => s.errors === 0)).toBe(true);
   });
 
+  it("deploys a version no session has loaded yet while 16 clients score: it loads before the swap and no request fails", async () => {
+    await deploy("flowers", [{ deployment: "blue", version: v1, trafficPercent: 100 }]);
+    service = await open();
+    const served: string[] = [];
+    let change: Promise<unknown> | undefined;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (!(change && served.length >= 1000)) {
+        served.push((await service.score("flowers", [data.rows[served.length % 150]!])).deployment);
+        if (served.length === 200) change = service.setTraffic("flowers", { deployments: [{ deployment: "blue", model: "iris", version: v1, trafficPercent: 0 }, { deployment: "green", model: "iris", version: v2, trafficPercent: 100 }] });
+      }
+    }));
+    await change;
+    expect(served.slice(0, 200).every((d) => d === "blue")).toBe(true);
+    expect(served.slice(-200).every((d) => d === "green")).toBe(true);
+    expect((await service.get("flowers")).deployments.map((d) => [d.deployment, d.stats.errors])).toEqual([["blue", 0], ["green", 0]]);
+  });
+
   it("mirrors a copy of each request to a shadow deployment, never returning its answer; a failing shadow fails nothing", async () => {
     await deploy("flowers", [
       { deployment: "blue", version: v1, trafficPercent: 100 },
