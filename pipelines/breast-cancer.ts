@@ -14,10 +14,18 @@ import { trainLogistic } from "../steps/ml/steps/train-logistic.ts";
  * trained on the same stratified split, the better one on test accuracy compared with the
  * registry's champion, and registered (as the new champion) only if it clears `minAccuracy` and
  * beats the champion.
+ *
+ * Nightly retraining: `sluice serve` runs it at 02:00 Berlin time on whatever
+ * `data/ml/breast_cancer.csv` holds then. Unchanged data is a cache hit all the way through;
+ * new rows retrain both models, and the same gates decide promotion: the winner replaces the
+ * champion only if it clears `minAccuracy` and beats the champion's accuracy, otherwise the
+ * champion stays. A night whose previous run is still going is skipped; nights missed while the
+ * server was down give one catch-up run at start-up.
  */
 export default definePipeline({
   name: "breast-cancer",
   description: "GBDT vs logistic on breast cancer; gate on accuracy; register the winner",
+  schedules: [{ id: "nightly-retrain", cron: "0 2 * * *", timezone: "Europe/Berlin", overlap: "skip", misfire: "run-once" }],
   params: Type.Object({
     data: Type.String({ default: "data/ml/breast_cancer.csv" }),
     seed: Type.Integer({ default: 42 }),

@@ -2,6 +2,7 @@ import { ERROR_CODES, SluiceError } from "../errors.ts";
 import { cacheCommand } from "./commands/cache.ts";
 import { lsCommand, runsCommand, showCommand } from "./commands/inspect.ts";
 import { explainCommand, runCommand } from "./commands/run.ts";
+import { schedulesCommand } from "./commands/schedules.ts";
 import { workerCommand } from "./commands/worker.ts";
 import { processIo, type CliIo } from "./io.ts";
 import { packageVersion } from "../util/package-root.ts";
@@ -19,6 +20,7 @@ Commands:
   show <runId>         one run, step by step
   explain <pipeline>   per step: cache hit, or exactly what changed
   cache stats|verify|prune   look after the store
+  schedules            cron schedules: next fire times, last fire
   worker               run remote steps from a Redis queue (sluice worker --queue gpu)
 
 Every command takes --help, --json and --workspace DIR.
@@ -32,6 +34,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   show: showCommand,
   explain: explainCommand,
   cache: cacheCommand,
+  schedules: schedulesCommand,
   worker: workerCommand,
 };
 
