@@ -11,6 +11,7 @@ await build({
     cli: "src/cli/main.ts",
     testing: "src/testing/index.ts",
     "thread-worker": "src/executors/thread-worker.ts",
+    "remote-cache-worker": "src/store/remote-cache/http-worker.ts",
   },
   outdir: "dist",
   bundle: true,
@@ -20,7 +21,7 @@ await build({
   target: "node20",
   sourcemap: "linked",
   // Native, worker-spawning or lazily loaded packages stay in node_modules.
-  external: ["better-sqlite3", "piscina", "typescript", "esbuild", "tsx", "pino", "pino-pretty", "bullmq", "ioredis"],
+  external: ["better-sqlite3", "piscina", "typescript", "esbuild", "tsx", "pino", "pino-pretty", "bullmq", "ioredis", "onnxruntime-node"],
   // Bundled CommonJS dependencies (ajv) call require(); give them a real one.
   banner: { js: 'import { createRequire as __sluiceCreateRequire } from "node:module"; const require = __sluiceCreateRequire(import.meta.url);' },
   logLevel: "warning",

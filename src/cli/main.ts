@@ -2,6 +2,9 @@ import { ERROR_CODES, SluiceError } from "../errors.ts";
 import { cacheCommand } from "./commands/cache.ts";
 import { lsCommand, runsCommand, showCommand } from "./commands/inspect.ts";
 import { explainCommand, runCommand } from "./commands/run.ts";
+import { auditCommand } from "./commands/audit.ts";
+import { serveCommand } from "./commands/serve.ts";
+import { tokenCommand } from "./commands/token.ts";
 import { schedulesCommand } from "./commands/schedules.ts";
 import { workerCommand } from "./commands/worker.ts";
 import { processIo, type CliIo } from "./io.ts";
@@ -20,6 +23,9 @@ Commands:
   show <runId>         one run, step by step
   explain <pipeline>   per step: cache hit, or exactly what changed
   cache stats|verify|prune   look after the store
+  serve                the service: HTTP API, cron schedules, model endpoints (npm run serve)
+  token create|list|revoke   bearer tokens for the service (roles viewer, operator, admin)
+  audit                the service's audit log
   schedules            cron schedules: next fire times, last fire
   worker               run remote steps from a Redis queue (sluice worker --queue gpu)
 
@@ -34,6 +40,9 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   show: showCommand,
   explain: explainCommand,
   cache: cacheCommand,
+  serve: serveCommand,
+  token: tokenCommand,
+  audit: auditCommand,
   schedules: schedulesCommand,
   worker: workerCommand,
 };
