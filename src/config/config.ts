@@ -23,6 +23,16 @@ export const ConfigFileSchema = Type.Object({
   redisPrefix: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.-]+$" })),
   /** How long Redis may stay unreachable before the remote steps of a run fail. @default 15000 */
   redisTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 86_400_000 })),
+  /** Shared cache server speaking the Turborepo remote cache API (`/v8/artifacts`), e.g. "http://cache:3000". */
+  remoteCacheUrl: Type.Optional(Type.String({ minLength: 1, pattern: "^https?://" })),
+  /** Bearer token of the cache server. */
+  remoteCacheToken: Type.Optional(Type.String({ minLength: 1 })),
+  /** Team (namespace) on the cache server. @default "sluice" */
+  remoteCacheTeam: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /** HMAC key shared by every machine trusted to write the cache; required with remoteCacheUrl. */
+  remoteCacheSigningKey: Type.Optional(Type.String({ minLength: 16 })),
+  /** Read from the shared cache but never write to it (untrusted runs, read-only tokens). @default false */
+  remoteCacheReadOnly: Type.Optional(Type.Boolean()),
   /** Port of `sluice serve`. @default 7070 */
   port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   /** Runs per pipeline whose outputs `cache prune` keeps. @default 5 */
@@ -49,6 +59,8 @@ export interface ResolvedConfig {
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
   readonly redisTimeoutMs: number;
+  /** Shared cache server, when one is configured (`remoteCacheUrl` and friends). */
+  readonly remoteCache: { readonly url: string; readonly token: string | undefined; readonly team: string; readonly signingKey: string; readonly readOnly: boolean } | undefined;
   readonly port: number;
   readonly keepRuns: number;
   readonly logLevel: LogLevelName;
@@ -60,7 +72,7 @@ export interface ResolvedConfig {
 /** Overrides from the command line (highest precedence). */
 export type ConfigFlags = Partial<Pick<ResolvedConfig, "cacheDir" | "concurrency" | "threads" | "port">>;
 
-const ENV_MAP: ReadonlyArray<[string, keyof ConfigFile, "string" | "integer"]> = [
+const ENV_MAP: ReadonlyArray<[string, keyof ConfigFile, "string" | "integer" | "boolean"]> = [
   ["SLUICE_CACHE_DIR", "cacheDir", "string"],
   ["SLUICE_CONCURRENCY", "concurrency", "integer"],
   ["SLUICE_THREADS", "threads", "integer"],
@@ -68,6 +80,11 @@ const ENV_MAP: ReadonlyArray<[string, keyof ConfigFile, "string" | "integer"]> =
   ["SLUICE_REDIS_URL", "redisUrl", "string"],
   ["SLUICE_REDIS_PREFIX", "redisPrefix", "string"],
   ["SLUICE_REDIS_TIMEOUT_MS", "redisTimeoutMs", "integer"],
+  ["SLUICE_REMOTE_CACHE_URL", "remoteCacheUrl", "string"],
+  ["SLUICE_REMOTE_CACHE_TOKEN", "remoteCacheToken", "string"],
+  ["SLUICE_REMOTE_CACHE_TEAM", "remoteCacheTeam", "string"],
+  ["SLUICE_REMOTE_CACHE_SIGNING_KEY", "remoteCacheSigningKey", "string"],
+  ["SLUICE_REMOTE_CACHE_READ_ONLY", "remoteCacheReadOnly", "boolean"],
   ["SLUICE_PORT", "port", "integer"],
   ["SLUICE_LOG_LEVEL", "logLevel", "string"],
   ["SLUICE_COMMAND_ISOLATION", "commandIsolation", "string"],
@@ -110,6 +127,9 @@ export async function loadConfig(opts: { root?: string; flags?: ConfigFlags; env
       const n = Number(raw);
       if (!Number.isInteger(n)) throw new SluiceError("SLUICE_CONFIG_INVALID", `environment variable ${name}=${JSON.stringify(raw)} is not a whole number. Fix: set it to an integer or unset it.`, { source: name, field: key, value: raw });
       merged[key] = n;
+    } else if (type === "boolean") {
+      if (!/^(1|0|true|false)$/i.test(raw)) throw new SluiceError("SLUICE_CONFIG_INVALID", `environment variable ${name}=${JSON.stringify(raw)} is not a yes/no value. Fix: set it to 1 or 0 (true or false), or unset it.`, { source: name, field: key, value: raw });
+      merged[key] = /^(1|true)$/i.test(raw);
     } else merged[key] = raw;
   }
   const envCheck = validateParams(ConfigFileSchema, merged);
@@ -122,6 +142,10 @@ export async function loadConfig(opts: { root?: string; flags?: ConfigFlags; env
   const cores = os.availableParallelism();
   const c = envCheck.value as ConfigFile;
   const cacheDir = flags.cacheDir ?? c.cacheDir;
+  if (c.remoteCacheUrl && !c.remoteCacheSigningKey) {
+    const source = env.SLUICE_REMOTE_CACHE_URL ? "SLUICE_REMOTE_CACHE_URL" : (file ?? "config");
+    throw new SluiceError("SLUICE_CONFIG_INVALID", `${source}: a shared cache needs a signing key, so that no server or untrusted writer can plant results. Fix: set SLUICE_REMOTE_CACHE_SIGNING_KEY to the same secret (16+ characters) on every machine, or unset the URL.`, { source, field: "remoteCacheSigningKey" });
+  }
   const isRoot = process.getuid?.() === 0;
   if (c.commandIsolation === "uid" && !isRoot) {
     const source = env.SLUICE_COMMAND_ISOLATION ? "SLUICE_COMMAND_ISOLATION" : (file ?? "config");
@@ -136,6 +160,9 @@ export async function loadConfig(opts: { root?: string; flags?: ConfigFlags; env
     redisUrl: c.redisUrl,
     redisPrefix: c.redisPrefix ?? "sluice",
     redisTimeoutMs: c.redisTimeoutMs ?? 15_000,
+    remoteCache: c.remoteCacheUrl
+      ? Object.freeze({ url: c.remoteCacheUrl, token: c.remoteCacheToken, team: c.remoteCacheTeam ?? "sluice", signingKey: c.remoteCacheSigningKey!, readOnly: c.remoteCacheReadOnly ?? false })
+      : undefined,
     port: flags.port ?? c.port ?? 7070,
     keepRuns: c.keepRuns ?? 5,
     logLevel: c.logLevel ?? "warn",

@@ -20,6 +20,14 @@ export interface ActionEntry extends ActionHit {
   readonly durationMs: number;
 }
 
+/** A shared action cache behind the local one (see store/remote-cache). */
+export interface ActionCacheRemote {
+  /** A verified entry whose output objects are now stored locally, or undefined. Never throws. */
+  fetchEntry(key: CacheKey): ActionEntry | undefined;
+  /** Shares an entry recorded here (asynchronously; never slows the caller). */
+  publish(entry: ActionEntry): void;
+}
+
 /**
  * Cache key → output digests, with the key's manifest. Lives in the cache database, so an entry
  * and the small objects it names commit in one transaction.
@@ -38,7 +46,11 @@ export class ActionCache {
   #inlineOutputs: ReturnType<CacheDb["prepare"]> | undefined;
   #preloaded: Map<string, ActionHit> | undefined;
 
-  constructor(db: CacheDb) {
+  readonly #remote: ActionCacheRemote | undefined;
+
+  /** With `remote`, a local miss is looked up there, and every entry put here is shared there. */
+  constructor(db: CacheDb, opts: { remote?: ActionCacheRemote } = {}) {
+    this.#remote = opts.remote;
     db.exec(`
       CREATE TABLE IF NOT EXISTS action_cache (
         key TEXT PRIMARY KEY, outputs TEXT NOT NULL, record TEXT NOT NULL, pipeline TEXT NOT NULL,
@@ -72,16 +84,25 @@ export class ActionCache {
     return new Set((this.#inlineOutputs.all(pipeline) as Array<{ digest: string }>).map((r) => r.digest));
   }
 
-  /** The entry for a key, or undefined. */
+  /** The entry for a key, or undefined. A local miss is looked up in the remote cache, and a hit there recorded here. */
   get(key: CacheKey): ActionHit | undefined {
     const pre = this.#preloaded?.get(key);
     if (pre) return pre;
     const row = this.#get.get(key) as { outputs: string; created_at: number } | undefined;
-    return row && { key, outputs: JSON.parse(row.outputs), createdAt: row.created_at };
+    if (row) return { key, outputs: JSON.parse(row.outputs), createdAt: row.created_at };
+    const shared = this.#remote?.fetchEntry(key);
+    if (!shared) return undefined;
+    this.#record(shared);
+    return { key, outputs: shared.outputs, createdAt: shared.createdAt };
   }
 
-  /** Records (or replaces, after `--force`) an entry. */
+  /** Records (or replaces, after `--force`) an entry, and shares it with the remote cache. */
   put(e: ActionEntry): void {
+    this.#record(e);
+    this.#remote?.publish(e);
+  }
+
+  #record(e: ActionEntry): void {
     this.#preloaded?.set(e.key, { key: e.key, outputs: e.outputs, createdAt: e.createdAt });
     this.#put.run(e.key, JSON.stringify(e.outputs), JSON.stringify(e.record), e.pipeline, e.stepId, e.runId, e.createdAt, Math.round(e.durationMs));
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import {
-  chmodSync, closeSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
-  renameSync, rmSync, statSync, unlinkSync, writeSync, type BigIntStats,
+  chmodSync, closeSync, fstatSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync,
+  renameSync, rmSync, statSync, unlinkSync, type BigIntStats,
 } from "node:fs";
 import { chmod, copyFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -10,6 +10,10 @@ import { SluiceError } from "../errors.ts";
 import { digestHex, isDigest, sha256, type Digest } from "../util/canonical-json.ts";
 import { hashFile, hashFileSync } from "../util/hash-file.ts";
 import { dirManifestJson, listDirFiles, parseDirManifest, toDirManifest, type DirEntry, type DirManifest } from "./dir-manifest.ts";
+import { corruptObject, digestFromPath, errCode, forEachLimit, fsyncPath, listObjectFiles, removeDeadTmp, storeFailed, writeNewFileSynced } from "./object-files.ts";
+
+/** Objects up to this size are database rows by default; larger ones are files. */
+export const INLINE_MAX_BYTES = 16384;
 
 /** What `check` finds for a digest. */
 export type ObjectState = "ok" | "missing" | "corrupt";
@@ -25,39 +29,22 @@ export interface LocalCasOptions {
    * @default 16384
    */
   inlineMaxBytes?: number;
+  /** A shared cache asked on a local miss (read-through); see store/remote-cache. */
+  remote?: CasRemote;
+}
+
+/** A cache behind the local one. `LocalCas` asks it only for objects it does not have. */
+export interface CasRemote {
+  /**
+   * Fetches the objects (and, for a folder manifest, its member files) into `cas`, each digest
+   * verified; returns those now stored locally. Never throws: trouble is a miss and a warning.
+   */
+  fetchObjects(digests: readonly Digest[], cas: LocalCas): ReadonlySet<Digest>;
 }
 
 interface VerifiedRow { size: number; mtime_ns: string; ino: string }
 
 const FILES_AT_ONCE = 4;
-
-function code(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException).code;
-}
-
-function storeFailed(what: string, path: string, err: unknown): SluiceError {
-  return new SluiceError("SLUICE_STORE_FAILED", `cache could not ${what} ${path}: ${(err as Error).message}. Check the cache folder's free space and permissions.`, { path }, { cause: err });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return code(err) === "EPERM"; // alive, owned by someone else
-  }
-}
-
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 /**
  * Content-addressed store in the local cache folder. Small objects are rows of `cas_inline`;
@@ -72,6 +59,7 @@ export class LocalCas {
   readonly #tmpDir: string;
   readonly #quarantineDir: string;
   readonly #inlineMax: number;
+  readonly #remote: CasRemote | undefined;
   readonly #insertInline: Database.Statement<[string, number, Buffer, number]>;
   readonly #getInline: Database.Statement<[string], { bytes: Buffer }>;
   readonly #hasInline: Database.Statement<[string], { one: number }>;
@@ -92,7 +80,8 @@ export class LocalCas {
     this.#objectsDir = join(opts.dir, "objects");
     this.#tmpDir = join(opts.dir, "tmp");
     this.#quarantineDir = join(opts.dir, "quarantine");
-    this.#inlineMax = opts.inlineMaxBytes ?? 16384;
+    this.#inlineMax = opts.inlineMaxBytes ?? INLINE_MAX_BYTES;
+    this.#remote = opts.remote;
     try {
       mkdirSync(this.#objectsDir, { recursive: true });
       mkdirSync(this.#tmpDir, { recursive: true });
@@ -136,7 +125,7 @@ export class LocalCas {
     try {
       st = lstatSync(srcPath, { bigint: true });
     } catch (err) {
-      if (code(err) === "ENOENT") throw new SluiceError("SLUICE_INPUT_MISSING", `file ${srcPath} to be stored in the cache does not exist. Make sure the step wrote it.`, { path: srcPath }, { cause: err });
+      if (errCode(err) === "ENOENT") throw new SluiceError("SLUICE_INPUT_MISSING", `file ${srcPath} to be stored in the cache does not exist. Make sure the step wrote it.`, { path: srcPath }, { cause: err });
       throw storeFailed("read", srcPath, err);
     }
     if (!st.isFile()) {
@@ -157,19 +146,19 @@ export class LocalCas {
         return { digest, size };
       }
       try {
-        this.#fsync(srcPath);
+        fsyncPath(srcPath);
         chmodSync(srcPath, 0o444);
         this.#install(srcPath, final);
         return { digest, size };
       } catch (err) {
         // Another filesystem: fall through to copy + delete.
-        if (!(err instanceof SluiceError && code(err.cause) === "EXDEV")) throw err instanceof SluiceError ? err : storeFailed("move", srcPath, err);
+        if (!(err instanceof SluiceError && errCode(err.cause) === "EXDEV")) throw err instanceof SluiceError ? err : storeFailed("move", srcPath, err);
       }
     }
     const tmp = this.#tmpName();
     try {
       await copyFile(srcPath, tmp);
-      this.#fsync(tmp);
+      fsyncPath(tmp);
       const { digest, size } = await hashFile(tmp);
       await chmod(tmp, 0o444);
       if (this.#checkFile(digest) === "ok") rmSync(tmp, { force: true });
@@ -219,28 +208,42 @@ export class LocalCas {
     for (const d of digests) this.#knownInline.add(d);
   }
 
+  /** State of an object; a local miss is fetched from the remote cache first, when there is one. */
   check(digest: Digest): ObjectState {
+    const state = this.localCheck(digest);
+    if (state !== "missing" || !this.#remote?.fetchObjects([digest], this).has(digest)) return state;
+    return this.localCheck(digest);
+  }
+
+  /** State of an object in this folder only (never asks the remote cache). */
+  localCheck(digest: Digest): ObjectState {
     if (this.#knownInline.has(digest)) return "ok";
     if (this.#hasInline.get(this.#valid(digest))) return "ok";
     return this.#checkFile(digest);
   }
 
-  /** Bytes of an object, digest verified. Missing → undefined; mismatch → quarantined and SLUICE_CACHE_CORRUPT thrown. */
+  /** Bytes of an object, digest verified (a local miss is fetched from the remote cache first). Missing → undefined; mismatch → quarantined and SLUICE_CACHE_CORRUPT thrown. */
   getBytes(digest: Digest): Buffer | undefined {
+    const local = this.#localBytes(digest);
+    if (local || !this.#remote?.fetchObjects([digest], this).has(digest)) return local;
+    return this.#localBytes(digest);
+  }
+
+  #localBytes(digest: Digest): Buffer | undefined {
     const hot = this.#recent.get(digest);
     if (hot) return hot;
     const row = this.#getInline.get(this.#valid(digest));
     if (row) {
       if (sha256(row.bytes) === digest) return row.bytes;
       this.#deleteInline.run(digest);
-      throw this.#corrupt(digest, "table cas_inline", "deleted", sha256(row.bytes));
+      throw corruptObject(digest, "table cas_inline", "deleted", sha256(row.bytes));
     }
     const path = this.#objectPath(digest);
     let fd: number;
     try {
       fd = openSync(path, "r");
     } catch (err) {
-      if (code(err) === "ENOENT") return undefined;
+      if (errCode(err) === "ENOENT") return undefined;
       throw storeFailed("read", path, err);
     }
     let bytes: Buffer;
@@ -252,20 +255,54 @@ export class LocalCas {
       closeSync(fd);
     }
     const actual = sha256(bytes);
-    if (actual !== digest) throw this.#corrupt(digest, path, this.#quarantine(digest), actual);
+    if (actual !== digest) throw corruptObject(digest, path, this.#quarantine(digest), actual);
     this.#record(digest, st);
     return bytes;
   }
 
   /** Path of a verified, read-only file holding the object (inline objects are written out first). Missing → undefined; corrupt → as getBytes. */
   filePath(digest: Digest): string | undefined {
+    const local = this.#localFilePath(digest);
+    if (local || !this.#remote?.fetchObjects([digest], this).has(digest)) return local;
+    return this.#localFilePath(digest);
+  }
+
+  /**
+   * Installs a complete, fsynced, read-only file under `digest`, which the caller has verified
+   * its content hashes to (a body streamed in from the remote cache). The file is consumed.
+   */
+  adoptVerifiedFile(path: string, digest: Digest): void {
+    if (this.#checkFile(digest) === "ok") rmSync(path, { force: true });
+    else this.#install(path, this.#objectPath(digest));
+  }
+
+  /** Where an object is held here, without reading a file: a row's bytes, or a verified file. Never asks the remote cache. */
+  localObject(digest: Digest): { bytes: Buffer } | { path: string; size: number } | undefined {
+    const hot = this.#recent.get(digest) ?? this.#getInline.get(this.#valid(digest))?.bytes;
+    if (hot) return { bytes: hot };
+    if (this.#checkFile(digest) !== "ok") return undefined;
+    const path = this.#objectPath(digest);
+    return { path, size: statSync(path).size };
+  }
+
+  /** The folder streamed bodies are written to (same filesystem as the objects, for `adoptVerifiedFile`). */
+  get tmpDir(): string {
+    return this.#tmpDir;
+  }
+
+  /** Largest object stored as a row instead of a file. */
+  get inlineMaxBytes(): number {
+    return this.#inlineMax;
+  }
+
+  #localFilePath(digest: Digest): string | undefined {
     const path = this.#objectPath(digest);
     const state = this.#checkFile(digest);
     if (state === "ok") return path;
-    if (state === "corrupt") throw this.#corrupt(digest, path, this.#quarantine(digest), undefined);
+    if (state === "corrupt") throw corruptObject(digest, path, this.#quarantine(digest), undefined);
     const row = this.#getInline.get(digest);
     if (!row) return undefined;
-    const bytes = this.getBytes(digest);
+    const bytes = this.#localBytes(digest);
     if (!bytes) return undefined;
     this.#writeObject(digest, bytes);
     return path;
@@ -292,7 +329,7 @@ export class LocalCas {
             linkSync(src, target);
             return;
           } catch (err) {
-            if (!["EXDEV", "EPERM", "EMLINK", "ENOTSUP", "EOPNOTSUPP"].includes(code(err) ?? "")) throw err;
+            if (!["EXDEV", "EPERM", "EMLINK", "ENOTSUP", "EOPNOTSUPP"].includes(errCode(err) ?? "")) throw err;
           }
         }
         await copyFile(src, target);
@@ -317,7 +354,7 @@ export class LocalCas {
     const t = this.#inlineTotals.get()!;
     let objects = t.n;
     let bytes = t.bytes;
-    for (const o of this.#listFileObjects()) {
+    for (const o of listObjectFiles(this.#objectsDir)) {
       objects++;
       bytes += o.size;
     }
@@ -346,7 +383,7 @@ export class LocalCas {
             corrupt.push(o.digest);
           }
         } catch (err) {
-          if (code(err) !== "ENOENT") throw storeFailed("read", path, err); // removed meanwhile: nothing to verify
+          if (errCode(err) !== "ENOENT") throw storeFailed("read", path, err); // removed meanwhile: nothing to verify
         }
       }
       onProgress?.(++done, all.length);
@@ -357,7 +394,7 @@ export class LocalCas {
   /** Every object with size and last-modified time (for garbage collection); an inline object written out by filePath() is listed twice. */
   listObjects(): Array<{ digest: Digest; size: number; mtimeMs: number; inline: boolean }> {
     const inline = this.#listInline.all().map((r) => ({ digest: r.digest as Digest, size: r.size, mtimeMs: r.created_ms, inline: true }));
-    return [...inline, ...this.#listFileObjects().map((o) => ({ ...o, inline: false }))];
+    return [...inline, ...listObjectFiles(this.#objectsDir).map((o) => ({ ...o, inline: false }))];
   }
 
   /** Delete objects (ignores missing); returns how many existed. */
@@ -373,32 +410,16 @@ export class LocalCas {
         unlinkSync(this.#objectPath(d));
         found = true;
       } catch (err) {
-        if (code(err) !== "ENOENT") throw storeFailed("delete", this.#objectPath(d), err);
+        if (errCode(err) !== "ENOENT") throw storeFailed("delete", this.#objectPath(d), err);
       }
       if (found) removed++;
     }
     return removed;
   }
 
-  /**
-   * Remove tmp entries (`<pid>-…`) left by processes that are no longer alive; returns how many.
-   * Liveness is judged on this machine, so do not share one cache folder between machines.
-   */
+  /** Removes tmp entries (`<pid>-…`) left by processes no longer alive (see removeDeadTmp); returns how many. */
   cleanTmp(): number {
-    let removed = 0;
-    for (const name of readdirSync(this.#tmpDir)) {
-      const m = /^(\d+)-/.exec(name);
-      if (!m) continue;
-      const pid = Number(m[1]);
-      if (pid === process.pid || isAlive(pid)) continue;
-      try {
-        rmSync(join(this.#tmpDir, name), { recursive: true, force: true });
-        removed++;
-      } catch {
-        /* unremovable (permissions): left for a person to look at; it is never read */
-      }
-    }
-    return removed;
+    return removeDeadTmp(this.#tmpDir);
   }
 
   /** A fresh empty folder under `<dir>/tmp` for a step attempt's outputs (same filesystem, so putFile/putDir can move). */
@@ -421,25 +442,10 @@ export class LocalCas {
     return join(this.#tmpDir, `${process.pid}-${randomBytes(8).toString("hex")}`);
   }
 
-  #fsync(path: string): void {
-    const fd = openSync(path, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
-
   #writeObject(digest: Digest, bytes: Buffer): void {
     const tmp = this.#tmpName();
     try {
-      const fd = openSync(tmp, "wx", 0o444);
-      try {
-        for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
+      writeNewFileSynced(tmp, bytes);
       this.#install(tmp, this.#objectPath(digest));
     } catch (err) {
       rmSync(tmp, { force: true });
@@ -471,7 +477,7 @@ export class LocalCas {
     try {
       st = statSync(path, { bigint: true });
     } catch (err) {
-      if (code(err) === "ENOENT") return "missing";
+      if (errCode(err) === "ENOENT") return "missing";
       throw storeFailed("read", path, err);
     }
     if (!st.isFile()) return "corrupt";
@@ -488,7 +494,7 @@ export class LocalCas {
     try {
       return hashFileSync(path).digest;
     } catch (err) {
-      if (code(err) === "ENOENT") return undefined;
+      if (errCode(err) === "ENOENT") return undefined;
       throw storeFailed("read", path, err);
     }
   }
@@ -502,45 +508,8 @@ export class LocalCas {
       mkdirSync(this.#quarantineDir, { recursive: true });
       renameSync(path, to);
     } catch (err) {
-      if (code(err) !== "ENOENT") throw storeFailed("quarantine", path, err);
+      if (errCode(err) !== "ENOENT") throw storeFailed("quarantine", path, err);
     }
     return to;
   }
-
-  #corrupt(digest: Digest, path: string, movedTo: string, actual: Digest | undefined): SluiceError {
-    return new SluiceError(
-      "SLUICE_CACHE_CORRUPT",
-      `cache object ${digest} at ${path} is corrupt (its bytes hash to ${actual ?? "another digest"}); it was ${movedTo === "deleted" ? "deleted" : `moved to ${movedTo}`}. It is treated as a miss and the step that produced it reruns; if this repeats, check the disk.`,
-      { digest, path, movedTo, actual },
-    );
-  }
-
-  #listFileObjects(): Array<{ digest: Digest; size: number; mtimeMs: number }> {
-    const out: Array<{ digest: Digest; size: number; mtimeMs: number }> = [];
-    for (const prefix of readdirSync(this.#objectsDir)) {
-      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
-      let names: string[];
-      try {
-        names = readdirSync(join(this.#objectsDir, prefix));
-      } catch {
-        continue;
-      }
-      for (const name of names) {
-        const digest = `sha256:${prefix}${name}`;
-        if (!isDigest(digest)) continue;
-        try {
-          const st = statSync(join(this.#objectsDir, prefix, name));
-          out.push({ digest, size: st.size, mtimeMs: st.mtimeMs });
-        } catch {
-          /* removed meanwhile */
-        }
-      }
-    }
-    return out;
-  }
-}
-
-function digestFromPath(objectPath: string): Digest {
-  const parts = objectPath.split(/[\\/]/);
-  return `sha256:${parts.at(-2)}${parts.at(-1)}` as Digest;
 }

@@ -15,7 +15,8 @@ import { fanOut, previewRun, RunCoordinator, RunRecorder, type CacheServices, ty
 import { ActionCache } from "../store/action-cache.ts";
 import { GroupCommit, openCacheDb, type CacheDb } from "../store/cache-db.ts";
 import { Claims, isProcessAlive } from "../store/claims.ts";
-import { LocalCas } from "../store/local-cas.ts";
+import { INLINE_MAX_BYTES, LocalCas } from "../store/local-cas.ts";
+import { openRemoteCache, type RemoteCache } from "../store/remote-cache/index.ts";
 import { createPostgresStores, createSqliteStores, type ModelRegistry, type ModelVersion, type RunRecord, type RunStore, type ScheduleLedger, type Trigger } from "../store/run-store/index.ts";
 import type { ModelsClient, ModelVersionInfo } from "../define/index.ts";
 import type { AttemptContext } from "../scheduler/index.ts";
@@ -78,6 +79,8 @@ export class Workspace {
   readonly cas: LocalCas;
   readonly statCache: StatCache;
   readonly actionCache: ActionCache;
+  /** The shared cache server behind `cas` and `actionCache`, when one is configured. */
+  readonly remoteCache: RemoteCache | undefined;
   readonly runs: RunStore;
   /** Registered model versions and endpoint deployments (same database as the runs). */
   readonly models: ModelRegistry;
@@ -105,9 +108,13 @@ export class Workspace {
     this.db = db;
     this.runs = runs;
     this.#clock = clock;
-    this.cas = new LocalCas({ dir: config.cacheDir, db });
+    // Read-through, write-through: the local cache answers first; misses ask the shared server.
+    const remote = config.remoteCache && openRemoteCache(config.remoteCache, { tmpDir: path.join(config.cacheDir, "tmp"), inlineMaxBytes: INLINE_MAX_BYTES }, this.#log);
+    this.remoteCache = remote;
+    this.cas = new LocalCas({ dir: config.cacheDir, db, remote });
+    remote?.bind(this.cas);
     this.statCache = new StatCache(db);
-    this.actionCache = new ActionCache(db);
+    this.actionCache = new ActionCache(db, { remote });
     this.commits = new GroupCommit(db);
     this.fingerprinter = new CodeFingerprinter({ root: config.root, memo: createSqliteFingerprintMemo(db) });
     this.#inline = new InlineExecutor(this.cas);
@@ -213,6 +220,7 @@ export class Workspace {
       }
     }
     this.fingerprinter.invalidate();
+    this.remoteCache?.startRun();
     const runId = newRunId(this.#clock());
     const claims = new Claims(this.db, runId);
     const stepNames = new Map<string, string>();
@@ -254,6 +262,8 @@ export class Workspace {
     opts.onStart?.(runId, coordinator);
     const summary = await coordinator.run();
     await recorder.drain();
+    // Uploads to the shared cache run in the background during the run; it ends once they are sent.
+    await this.remoteCache?.flush();
     return summary;
   }
 
@@ -339,6 +349,7 @@ export class Workspace {
 
   /** Closes pools and stores. */
   async close(): Promise<void> {
+    await this.remoteCache?.close();
     await this.#threads?.close();
     this.#threads = undefined;
     await this.#remote?.close();

@@ -1,0 +1,271 @@
+import { readFileSync, readSync, openSync, closeSync, rmSync } from "node:fs";
+import type { CacheKey } from "../../hash/cache-key.ts";
+import type { Logger } from "../../log.ts";
+import { digestHex, sha256, type Digest } from "../../util/canonical-json.ts";
+import type { ActionCacheRemote, ActionEntry } from "../action-cache.ts";
+import { parseDirManifest, type DirManifest } from "../dir-manifest.ts";
+import type { CasRemote, LocalCas } from "../local-cas.ts";
+import type { CacheServerClient } from "./cache-server-client.ts";
+import type { FetchResult, UploadItem, UploadReply } from "./protocol.ts";
+import { openEntry, signEntry } from "./signed-entry.ts";
+
+/** Options of `RemoteCache`. */
+export interface RemoteCacheOptions {
+  readonly client: CacheServerClient;
+  /** Server URL, for messages. */
+  readonly url: string;
+  /** HMAC-SHA256 key shared by every trusted writer and reader. */
+  readonly signingKey: string;
+  /** Never upload (untrusted runs, read-only tokens). */
+  readonly readOnly: boolean;
+  readonly logger: Logger;
+  /** Entries waiting for upload; past this, new entries are not shared (counted, warned once). @default 10000 */
+  readonly maxQueuedUploads?: number;
+  /** Entries uploading at once. @default 4 */
+  readonly uploadsInFlight?: number;
+}
+
+/** What the remote cache did since it was opened. */
+export interface RemoteCacheStats {
+  entryHits: number;
+  entryMisses: number;
+  objectsFetched: number;
+  /** Entries refused: bad or missing signature, wrong key, malformed. */
+  rejectedEntries: number;
+  /** Objects whose bytes did not hash to their name's digest. */
+  corruptObjects: number;
+  entriesUploaded: number;
+  /** Artifacts written by PUT, and found present by HEAD (so not written again). */
+  artifactsPut: number;
+  artifactsPresent: number;
+  /** Entries not shared: queue full, server unavailable, or a local object gone before upload. */
+  uploadsDropped: number;
+  /** Why the server was last declared unavailable (null while it answers). */
+  unavailable: string | null;
+}
+
+const casName = (d: Digest): string => `cas-${digestHex(d)}`;
+const acName = (k: CacheKey): string => `ac-${digestHex(k)}`;
+const MANIFEST_HEAD = '{"entries":[';
+
+/** A folder manifest, when these bytes are one (a cheap prefix test first). */
+function asManifest(bytes: Buffer): DirManifest | undefined {
+  return bytes.subarray(0, MANIFEST_HEAD.length).toString("latin1") === MANIFEST_HEAD ? parseDirManifest(bytes) : undefined;
+}
+
+function fileStartsLikeManifest(path: string): boolean {
+  const fd = openSync(path, "r");
+  try {
+    const head = Buffer.alloc(MANIFEST_HEAD.length);
+    return readSync(fd, head, 0, head.length, 0) === head.length && head.toString("latin1") === MANIFEST_HEAD;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The shared cache behind the local one. Reads (on a local miss) fetch, verify and store locally
+ * before anything is used: every object's digest is checked, every action-cache entry's HMAC.
+ * Writes are write-once and asynchronous: `publish` queues an entry, the upload sends its objects
+ * (a folder's members too) and then the signed entry; `flush` waits for the queue. Any answer but
+ * 200/404 makes the server "unavailable" until `startRun`: one warning, then local only.
+ */
+export class RemoteCache implements CasRemote, ActionCacheRemote {
+  readonly stats: RemoteCacheStats = {
+    entryHits: 0, entryMisses: 0, objectsFetched: 0, rejectedEntries: 0, corruptObjects: 0,
+    entriesUploaded: 0, artifactsPut: 0, artifactsPresent: 0, uploadsDropped: 0, unavailable: null,
+  };
+  readonly #o: RemoteCacheOptions;
+  readonly #log: Logger;
+  readonly #queue: ActionEntry[] = [];
+  readonly #idle: Array<() => void> = [];
+  #cas: LocalCas | undefined;
+  #inFlight = 0;
+  #pumpScheduled = false;
+  #down: string | undefined;
+  #warnedFull = false;
+
+  constructor(opts: RemoteCacheOptions) {
+    this.#o = opts;
+    this.#log = opts.logger.child({ component: "remote-cache", url: opts.url });
+  }
+
+  /** The local CAS entries are fetched into and uploaded from. */
+  bind(cas: LocalCas): void {
+    this.#cas = cas;
+  }
+
+  /** A new run tries the server again, even if it was unavailable during the last one. */
+  startRun(): void {
+    this.#down = undefined;
+    this.#warnedFull = false;
+  }
+
+  fetchObjects(digests: readonly Digest[], cas: LocalCas): ReadonlySet<Digest> {
+    const have = new Set<Digest>();
+    const want: Digest[] = [];
+    for (const d of new Set(digests)) {
+      if (cas.localCheck(d) === "ok") have.add(d);
+      else want.push(d);
+    }
+    if (want.length === 0 || this.#down) return have;
+    const results = this.#o.client.fetch(want.map(casName));
+    const down = results.find((r) => r.status === "unavailable");
+    if (down) {
+      this.#markDown(down.reason);
+      return have;
+    }
+    want.forEach((d, i) => {
+      if (this.#adopt(d, results[i]!, cas)) have.add(d);
+    });
+    return have;
+  }
+
+  /** Verifies one fetched object and stores it locally (a folder only once all its members are). */
+  #adopt(digest: Digest, r: FetchResult, cas: LocalCas): boolean {
+    if (r.status !== "hit") return false;
+    const path = "path" in r ? r.path : undefined;
+    try {
+      if (`sha256:${r.sha256}` !== digest) {
+        this.stats.corruptObjects++;
+        this.#log.warn({ digest, actual: `sha256:${r.sha256}`, artifact: casName(digest) }, "remote cache object does not match its digest: treated as a miss; remove the artifact from the server");
+        return false;
+      }
+      const bytes = path === undefined ? Buffer.from((r as { bytes: Uint8Array }).bytes) : undefined;
+      const manifest = bytes ? asManifest(bytes) : fileStartsLikeManifest(path!) ? parseDirManifest(readFileSync(path!)) : undefined;
+      if (manifest) {
+        const members = manifest.entries.map((e) => e.digest);
+        const got = this.fetchObjects(members, cas);
+        const missing = members.filter((m) => !got.has(m));
+        if (missing.length > 0) {
+          if (!this.#down) this.#log.warn({ digest, missing: missing.length, first: missing[0] }, "remote cache folder is incomplete: treated as a miss");
+          return false;
+        }
+      }
+      if (bytes) cas.putBytes(bytes);
+      else cas.adoptVerifiedFile(path!, digest); // consumes the file; the rmSync below finds nothing
+      this.stats.objectsFetched++;
+      return true;
+    } finally {
+      if (path !== undefined) rmSync(path, { force: true });
+    }
+  }
+
+  fetchEntry(key: CacheKey): ActionEntry | undefined {
+    const cas = this.#cas;
+    if (this.#down || !cas) return undefined;
+    const [r] = this.#o.client.fetch([acName(key)]);
+    if (r!.status === "unavailable") {
+      this.#markDown(r!.reason);
+      return undefined;
+    }
+    if (r!.status === "miss") {
+      this.stats.entryMisses++;
+      return undefined;
+    }
+    const bytes = "path" in r! ? readFileSync(r.path) : Buffer.from((r as { bytes: Uint8Array }).bytes);
+    if ("path" in r!) rmSync(r.path, { force: true });
+    const opened = openEntry(bytes, key, this.#o.signingKey);
+    if (!opened.ok) {
+      this.stats.rejectedEntries++;
+      this.#log.warn({ key, artifact: acName(key), why: opened.why }, "remote cache entry rejected (its signature does not verify under SLUICE_REMOTE_CACHE_SIGNING_KEY): the step reruns");
+      return undefined;
+    }
+    const outputs = Object.values(opened.entry.outputs);
+    const got = this.fetchObjects(outputs, cas);
+    if (!outputs.every((d) => got.has(d))) {
+      if (!this.#down) this.#log.warn({ key, missing: outputs.filter((d) => !got.has(d)) }, "remote cache entry names outputs the server cannot supply intact: the step reruns");
+      this.stats.entryMisses++;
+      return undefined;
+    }
+    this.stats.entryHits++;
+    return opened.entry;
+  }
+
+  publish(entry: ActionEntry): void {
+    if (this.#o.readOnly || this.#down) return;
+    if (this.#queue.length + this.#inFlight >= (this.#o.maxQueuedUploads ?? 10_000)) {
+      this.stats.uploadsDropped++;
+      if (!this.#warnedFull) this.#log.warn({ max: this.#o.maxQueuedUploads ?? 10_000 }, "remote cache upload queue full: later entries of this run are not shared");
+      this.#warnedFull = true;
+      return;
+    }
+    this.#queue.push(entry);
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => this.#pump()); // off the caller's path: the run goes on while uploads build
+  }
+
+  #pump(): void {
+    this.#pumpScheduled = false;
+    while (this.#inFlight < (this.#o.uploadsInFlight ?? 4) && this.#queue.length > 0 && !this.#down) {
+      const entry = this.#queue.shift()!;
+      const objects = this.#objectsOf(entry);
+      if (!objects) {
+        this.stats.uploadsDropped++;
+        continue;
+      }
+      this.#inFlight++;
+      void this.#o.client.upload(objects, { name: acName(entry.key), bytes: signEntry(entry, this.#o.signingKey) }).then((reply) => this.#uploaded(reply));
+    }
+    this.#maybeIdle();
+  }
+
+  /** Every object an entry names (a folder's members first), or undefined when one is gone or damaged here. */
+  #objectsOf(entry: ActionEntry): UploadItem[] | undefined {
+    const cas = this.#cas!;
+    const items = new Map<Digest, UploadItem>();
+    const add = (d: Digest): boolean => {
+      if (items.has(d)) return true;
+      const o = cas.localObject(d);
+      if (!o || ("bytes" in o && sha256(o.bytes) !== d)) return false;
+      const manifest = "bytes" in o ? asManifest(o.bytes) : fileStartsLikeManifest(o.path) ? parseDirManifest(readFileSync(o.path)) : undefined;
+      if (manifest && !manifest.entries.every((e) => add(e.digest))) return false;
+      items.set(d, "bytes" in o ? { name: casName(d), bytes: o.bytes } : { name: casName(d), path: o.path, size: o.size });
+      return true;
+    };
+    return Object.values(entry.outputs).every(add) ? [...items.values()] : undefined;
+  }
+
+  #uploaded(reply: UploadReply): void {
+    this.#inFlight--;
+    if (reply.status === "done") {
+      this.stats.entriesUploaded++;
+      this.stats.artifactsPut += reply.put;
+      this.stats.artifactsPresent += reply.present;
+    } else if (reply.status === "skipped") this.stats.uploadsDropped++;
+    else {
+      this.stats.uploadsDropped++;
+      this.#markDown(reply.reason);
+    }
+    this.#pump();
+  }
+
+  #maybeIdle(): void {
+    if (this.#inFlight > 0 || (this.#queue.length > 0 && !this.#down) || this.#pumpScheduled) return;
+    for (const done of this.#idle.splice(0)) done();
+  }
+
+  /** Resolves once every queued entry is uploaded (or dropped because the server is unavailable). */
+  flush(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#idle.push(resolve);
+      this.#maybeIdle();
+    });
+  }
+
+  #markDown(reason: string): void {
+    if (this.#down) return;
+    this.#down = reason;
+    this.stats.unavailable = reason;
+    this.stats.uploadsDropped += this.#queue.length;
+    this.#queue.length = 0;
+    this.#log.warn({ reason }, "remote cache unavailable: this run goes on with the local cache only (no remote reads, no uploads)");
+  }
+
+  /** Flushes, then stops the HTTP thread. */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.#o.client.close();
+  }
+}

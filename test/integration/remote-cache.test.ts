@@ -1,0 +1,249 @@
+import fs from "node:fs";
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig, Workspace } from "sluice";
+import { createTestWorkspace, type TestWorkspace } from "sluice/testing";
+import { signEntry } from "../../src/store/remote-cache/index.ts";
+import { startCacheServer, startStatusServer, type CacheServer } from "../helpers/cache-server.ts";
+import { SHARED_CACHE_FILES, SHARED_STEPS } from "../fixtures/shared-cache-workspace.ts";
+
+const SIGNING_KEY = "test-signing-key-0123456789";
+let server: CacheServer;
+const opened: Array<{ ws: Workspace; tw: TestWorkspace }> = [];
+
+beforeAll(async () => {
+  server = await startCacheServer();
+}, 30_000);
+
+afterAll(async () => {
+  for (const { ws, tw } of opened) {
+    await ws.close();
+    tw.remove();
+  }
+  await server?.stop();
+});
+
+let teams = 0;
+/** A team of its own per test: tests share one server without seeing each other's artifacts. */
+const newTeam = (): string => `t${process.pid}-${++teams}`;
+
+interface Machine {
+  ws: Workspace;
+  tw: TestWorkspace;
+  /** Step ids whose code ran on this machine, in order. */
+  ran(): string[];
+  /** Messages of the warnings logged so far. */
+  warnings(): string[];
+  run(opts?: { force?: ReadonlySet<string> | "all" }): ReturnType<Workspace["run"]>;
+}
+
+/** One "machine": its own workspace folder and local cache, the shared server (or `url`) behind it. */
+async function machine(team: string, env: Record<string, string> = {}): Promise<Machine> {
+  const tw = createTestWorkspace(SHARED_CACHE_FILES);
+  const lines: Array<{ level: number; msg: string }> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(l));
+      done();
+    },
+  });
+  const config = await loadConfig({
+    root: tw.root,
+    env: { SLUICE_REMOTE_CACHE_URL: server.url, SLUICE_REMOTE_CACHE_TOKEN: server.token, SLUICE_REMOTE_CACHE_TEAM: team, SLUICE_REMOTE_CACHE_SIGNING_KEY: SIGNING_KEY, ...env },
+  });
+  const ws = await Workspace.open(config, { logger: pino({ level: "warn" }, sink) });
+  opened.push({ ws, tw });
+  return {
+    ws, tw,
+    ran: () => (tw.exists("counter.log") ? tw.read("counter.log").split("\n").filter(Boolean) : []),
+    warnings: () => lines.filter((l) => l.level === 40).map((l) => l.msg),
+    run: async (opts = {}) => ws.run(await ws.load("shared"), opts),
+  };
+}
+
+const statuses = (s: Awaited<ReturnType<Machine["run"]>>): Record<string, string> => Object.fromEntries(s.steps.map((x) => [x.id, x.status]));
+const puts = (team: string): number => server.requests().filter((r) => r.method === "PUT" && r.url.includes(`slug=${team}`)).length;
+
+describe("shared remote cache (real turborepo-remote-cache server on loopback)", () => {
+  it("round trip: a second machine with an empty local cache gets every step from the server, folder members included", async () => {
+    const team = newTeam();
+    const a = await machine(team);
+    const first = await a.run();
+    expect(first.status).toBe("succeeded");
+    expect(a.ran()).toEqual([...SHARED_STEPS]);
+    expect(a.ws.remoteCache!.stats).toMatchObject({ entriesUploaded: 6, unavailable: null });
+
+    const b = await machine(team);
+    const second = await b.run();
+    expect(statuses(second)).toEqual(Object.fromEntries(SHARED_STEPS.map((id) => [id, "cached"])));
+    expect(b.ran()).toEqual([]);
+    expect(second.outputs).toEqual(first.outputs);
+    expect(b.ws.remoteCache!.stats).toMatchObject({ entryHits: 6, rejectedEntries: 0, corruptObjects: 0 });
+    // The folder travelled whole: it materialises from b's own cache, byte for byte.
+    const tree = second.outputs.get("folder")!.tree!;
+    const dest = b.tw.path("restored");
+    await b.ws.cas.materializeDir(tree, dest);
+    expect(fs.readFileSync(`${dest}/sub/small.txt`, "utf8")).toBe("3");
+    await a.ws.cas.materializeDir(tree, a.tw.path("restored"));
+    expect(fs.readFileSync(`${dest}/big.txt`)).toEqual(fs.readFileSync(a.tw.path("restored/big.txt")));
+    expect(fs.statSync(`${dest}/big.txt`).size).toBeGreaterThan(16384); // a file object, streamed
+    expect(b.warnings()).toEqual([]);
+  }, 60_000);
+
+  it("a step that reruns on the second machine reads its folder input fetched from the server", async () => {
+    const team = newTeam();
+    await (await machine(team)).run();
+    const b = await machine(team);
+    const r = await b.run({ force: new Set(["list"]) });
+    expect(r.status).toBe("succeeded");
+    expect(b.ran()).toEqual(["list"]);
+    expect(statuses(r).folder).toBe("cached");
+  }, 60_000);
+
+  it("is write-once: artifacts already on the server are found by HEAD and never PUT again", async () => {
+    const team = newTeam();
+    await (await machine(team)).run();
+    // 6 entries and 8 objects (3 json rows, a file, a folder manifest and its 2 members).
+    expect(puts(team)).toBe(14);
+    const again = await machine(team);
+    await again.run({ force: "all" }); // reruns every step and publishes every entry again
+    expect(again.ran()).toEqual([...SHARED_STEPS]);
+    expect(again.ws.remoteCache!.stats).toMatchObject({ entriesUploaded: 6, artifactsPut: 0, artifactsPresent: 14 });
+    expect(puts(team)).toBe(14);
+  }, 60_000);
+
+  it("never overwrites a different object already under a key; readers see the mismatch, warn, and rerun the step", async () => {
+    const team = newTeam();
+    // Learn the digest of load's output from a machine without a server.
+    const probe = createTestWorkspace(SHARED_CACHE_FILES);
+    const pws = await Workspace.open(await loadConfig({ root: probe.root, env: {} }));
+    const loadOut = (await pws.run(await pws.load("shared"))).outputs.get("load")!.lines!;
+    await pws.close();
+    probe.remove();
+    const name = `cas-${loadOut.slice(7)}`;
+    const planted = await fetch(`${server.url}/v8/artifacts/${name}?slug=${team}`, { method: "PUT", headers: { authorization: `Bearer ${server.token}`, "content-type": "application/octet-stream" }, body: "not what the digest says" });
+    expect(planted.status).toBe(200);
+
+    const a = await machine(team);
+    await a.run();
+    expect(fs.readFileSync(server.artifactPath(team, name), "utf8")).toBe("not what the digest says");
+    expect(server.requests().filter((r) => r.method === "PUT" && r.url === `/v8/artifacts/${name}?slug=${team}`).length).toBe(1); // only the planted one
+
+    const b = await machine(team);
+    const r = await b.run();
+    expect(r.status).toBe("succeeded");
+    expect(b.ran()).toEqual(["load"]); // its output is the same, so everything downstream still hits
+    expect(statuses(r).normalize).toBe("cached");
+    expect(b.warnings()).toContain("remote cache object does not match its digest: treated as a miss; remove the artifact from the server");
+    expect(b.ws.remoteCache!.stats.corruptObjects).toBe(1);
+  }, 60_000);
+
+  it("tampered object bytes on the server's disk: digest mismatch, a miss with a warning, and the step reruns", async () => {
+    const team = newTeam();
+    const a = await machine(team);
+    const first = await a.run();
+    const blob = first.outputs.get("blob")!.file!;
+    const file = server.artifactPath(team, `cas-${blob.slice(7)}`);
+    fs.appendFileSync(file, "tampered");
+
+    const b = await machine(team);
+    const r = await b.run();
+    expect(r.status).toBe("succeeded");
+    expect(b.ran()).toEqual(["blob"]);
+    expect(r.outputs.get("blob")).toEqual(first.outputs.get("blob"));
+    expect(b.warnings()).toContain("remote cache object does not match its digest: treated as a miss; remove the artifact from the server");
+    // Nothing wrong was stored locally: the output in b's cache hashes to its digest.
+    expect(b.ws.cas.localCheck(blob)).toBe("ok");
+  }, 60_000);
+
+  it("tampered action-cache entry (edited outputs, forged with another key, or unsigned) is rejected and its step reruns", async () => {
+    const team = newTeam();
+    const a = await machine(team);
+    const first = await a.run();
+    const key = (id: string): string => first.steps.find((s) => s.id === id)!.cacheKey!.slice(7);
+    const entryFile = (id: string): string => server.artifactPath(team, `ac-${key(id)}`);
+    // shout: point its output at load's output (a valid object), keeping the old signature.
+    const shout = JSON.parse(fs.readFileSync(entryFile("shout"), "utf8"));
+    const inner = JSON.parse(shout.entry);
+    inner.outputs.text = first.outputs.get("load")!.lines;
+    fs.writeFileSync(entryFile("shout"), JSON.stringify({ ...shout, entry: JSON.stringify(inner) }));
+    // blob: a well-formed entry signed with a key the machines do not share.
+    const blobEntry = JSON.parse(JSON.parse(fs.readFileSync(entryFile("blob"), "utf8")).entry);
+    fs.writeFileSync(entryFile("blob"), signEntry({ ...blobEntry, outputs: { file: first.outputs.get("load")!.lines } }, "an-attacker-key-0123456789"));
+    // list: no signature at all.
+    fs.writeFileSync(entryFile("list"), JSON.stringify({ key: `sha256:${key("list")}`, outputs: { sizes: first.outputs.get("list")!.sizes } }));
+
+    const b = await machine(team);
+    const r = await b.run();
+    expect(r.status).toBe("succeeded");
+    expect(b.ran().sort()).toEqual(["blob", "list", "shout"]);
+    expect(r.outputs).toEqual(first.outputs);
+    expect(b.ws.remoteCache!.stats.rejectedEntries).toBe(3);
+    expect(b.warnings().filter((w) => w.startsWith("remote cache entry rejected"))).toHaveLength(3);
+  }, 60_000);
+
+  it("read-only mode reads but never writes", async () => {
+    const team = newTeam();
+    const ro = await machine(team, { SLUICE_REMOTE_CACHE_READ_ONLY: "1" });
+    const r = await ro.run();
+    expect(r.status).toBe("succeeded");
+    expect(ro.ran()).toEqual([...SHARED_STEPS]);
+    expect(puts(team)).toBe(0);
+    expect(server.requests().filter((q) => q.method === "HEAD" && q.url.includes(`slug=${team}`))).toEqual([]);
+    expect(fs.existsSync(`${server.storagePath}/${team}`)).toBe(false);
+
+    // It does read: entries written by a trusted machine are hits for it.
+    await (await machine(team)).run();
+    const ro2 = await machine(team, { SLUICE_REMOTE_CACHE_READ_ONLY: "true" });
+    expect(statuses(await ro2.run())).toEqual(Object.fromEntries(SHARED_STEPS.map((id) => [id, "cached"])));
+  }, 60_000);
+});
+
+describe("when the cache server fails", () => {
+  it("a server answering 500 makes the run fall back to the local cache with one warning; the run succeeds and its entries are sound", async () => {
+    const broken = await startStatusServer(500);
+    try {
+      const m = await machine(newTeam(), { SLUICE_REMOTE_CACHE_URL: broken.url });
+      const r = await m.run();
+      expect(r.status).toBe("succeeded");
+      expect(m.ran()).toEqual([...SHARED_STEPS]);
+      expect(m.warnings().filter((w) => w.startsWith("remote cache unavailable"))).toHaveLength(1);
+      expect(m.ws.remoteCache!.stats.unavailable).toMatch(/HTTP 500/);
+      expect(broken.requests()).toBe(1); // after the first 500, nothing more is asked of it during the run
+      // The local cache is intact: the same run again is fully cached, with no step code run.
+      const again = await m.run();
+      expect(statuses(again)).toEqual(Object.fromEntries(SHARED_STEPS.map((id) => [id, "cached"])));
+      expect(m.ran()).toEqual([...SHARED_STEPS]);
+    } finally {
+      await broken.stop();
+    }
+  }, 60_000);
+
+  it("a server stopped mid-run: uploads stop with a warning, the run succeeds, and nothing half-written is served later", async () => {
+    const own = await startCacheServer();
+    const team = newTeam();
+    const env = { SLUICE_REMOTE_CACHE_URL: own.url, SLUICE_REMOTE_CACHE_TOKEN: own.token };
+    const a = await machine(team, env);
+    a.tw.write("block", "");
+    const info = await a.ws.load("gated");
+    const gatedRun = a.ws.run(info, {
+      onEvent: (e) => {
+        if (e.type === "step.started" && e.stepId === "gate") void own.stop().then(() => fs.rmSync(a.tw.path("block")));
+      },
+    });
+    const r = await gatedRun;
+    expect(r.status).toBe("succeeded");
+    expect(a.warnings().filter((w) => w.startsWith("remote cache unavailable"))).toHaveLength(1);
+    // Locally everything is there and sound.
+    const again = await a.ws.run(info);
+    expect(again.steps.map((s) => s.status)).toEqual(["cached", "cached", "cached"]);
+    expect((await a.ws.cas.verifyAll()).corrupt).toEqual([]);
+    // Another machine pointed at the stopped server runs everything itself, with a warning.
+    const b = await machine(team, env);
+    const rb = await b.ws.run(await b.ws.load("gated"));
+    expect(rb.status).toBe("succeeded");
+    expect(b.ran()).toEqual(["load", "normalize", "gate"]);
+    expect(b.warnings().filter((w) => w.startsWith("remote cache unavailable"))).toHaveLength(1);
+  }, 60_000);
+});
