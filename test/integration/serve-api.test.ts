@@ -95,4 +95,41 @@ describe("sluice serve: runs over HTTP", () => {
     const runs = (await (await h.request("/api/v1/runs?pipeline=demo")).json()) as unknown[];
     expect(runs).toHaveLength(2);
   });
+
+  it("lists pipelines with params and steps, publishes an OpenAPI document of its routes, and counts runs in /metrics", async () => {
+    h = await startServe();
+    const pipelines = (await (await h.request("/api/v1/pipelines")).json()) as Array<{ name: string; params: { properties: Record<string, unknown> }; steps: Array<{ id: string; dependsOn: string[] }> | null }>;
+    const demo = pipelines.find((p) => p.name === "demo")!;
+    expect(Object.keys(demo.params.properties)).toEqual(["factor"]);
+    expect(demo.steps!.find((s) => s.id === "total")!.dependsOn).toEqual(["scale"]);
+    const doc = (await (await h.request("/api/v1/openapi.json", { role: null })).json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: { "application/json": { schema: { additionalProperties: boolean } } } } }>> };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/api/v1/pipelines/{name}/runs", "/api/v1/runs/{id}/events", "/api/v1/runs/{id}/cancel", "/api/v1/audit", "/healthz", "/readyz", "/metrics"]));
+    expect(doc.paths["/api/v1/pipelines/{name}/runs"]!.post!.requestBody!.content["application/json"].schema.additionalProperties).toBe(false);
+
+    for (let i = 0; i < 2; i++) {
+      const { runId } = (await (await trigger(h, "demo")).json()) as { runId: string };
+      await h.server.runs.get(runId)!.done;
+    }
+    const metrics = await (await h.request("/metrics", { role: null })).text();
+    expect(metrics).toMatch(/^sluice_runs_total\{status="succeeded"\} 2$/m);
+    expect(metrics).toMatch(/^sluice_steps_total\{status="cached"\} 6$/m);
+    expect(metrics).toMatch(/^sluice_cache_hit_ratio 0\.5$/m);
+    expect(metrics).toMatch(/^sluice_queue_depth\{state="waiting"\} 0$/m);
+    expect(metrics).toMatch(/^sluice_step_duration_seconds_count\{status="succeeded"\} 6$/m);
+  });
+
+  it("lets an admin create and revoke tokens over the API; a revoked token is refused at once; both are audited", async () => {
+    h = await startServe();
+    const created = await h.request("/api/v1/tokens", { method: "POST", role: "admin", headers: json, body: JSON.stringify({ name: "bot", role: "viewer" }) });
+    expect(created.status).toBe(201);
+    const { token } = (await created.json()) as { token: string };
+    expect((await fetch(`${h.base}/api/v1/runs`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect((await h.request("/api/v1/tokens", { method: "POST", role: "operator", headers: json, body: JSON.stringify({ name: "x", role: "admin" }) })).status).toBe(403);
+    expect((await h.request("/api/v1/tokens/bot", { method: "DELETE", role: "admin" })).status).toBe(200);
+    expect((await fetch(`${h.base}/api/v1/runs`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    const audit = (await (await h.request("/api/v1/audit", { role: "admin" })).json()) as Array<{ action: string; target: string; result: string }>;
+    expect(audit.map((e) => `${e.action} ${e.target} ${e.result}`)).toEqual(["token.revoke token/bot ok", "token.create tokens denied", "token.create tokens ok"]);
+    expect(h.logs()).not.toContain(token);
+  });
 });

@@ -101,6 +101,11 @@ describe("sluice serve refuses bad requests and keeps answering", () => {
     const logs = h.logs();
     expect(logs.length).toBeGreaterThan(0);
     for (const token of Object.values(h.tokens)) expect(logs).not.toContain(token);
+    // What route groups log through the context is redacted too.
+    h.server.context.log.warn({ headers: { authorization: `Bearer ${h.tokens.admin}` }, token: h.tokens.operator, body: { token: h.tokens.viewer } }, "probe");
+    const probe = h.logs().split("\n").find((l) => l.includes('"probe"'))!;
+    expect(probe).toContain("[redacted]");
+    for (const token of Object.values(h.tokens)) expect(probe).not.toContain(token);
   });
 
   it("audits every state-changing attempt: who, what, target, when and result", async () => {
