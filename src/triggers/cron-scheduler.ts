@@ -167,16 +167,20 @@ export class CronScheduler {
     const now = this.#opts.clock();
     // Woken early (long waits are cut into pieces): nothing is due yet, wait on.
     if (slot.nextFire !== null && now < slot.nextFire) return this.#arm(slot);
-    const due = dueInstants(slot.schedule, slot.cursor, now);
-    if (due.latest !== undefined) {
-      slot.cursor = due.latest;
-      const late = now - due.latest > this.#opts.misfireGraceMs;
-      if (!late) await this.#fire(slot, due.latest, "cron", due.count);
-      else if (slot.schedule.misfire === "run-once") await this.#fire(slot, due.latest, "misfire", due.count);
-      else await this.#record(slot, due.latest, "skipped", "misfire", due.count, `missed ${due.count} fire(s) while not running; misfire policy "skip"`);
+    try {
+      const due = dueInstants(slot.schedule, slot.cursor, now);
+      if (due.latest !== undefined) {
+        slot.cursor = due.latest;
+        const late = now - due.latest > this.#opts.misfireGraceMs;
+        if (!late) await this.#fire(slot, due.latest, "cron", due.count);
+        else if (slot.schedule.misfire === "run-once") await this.#fire(slot, due.latest, "misfire", due.count);
+        else await this.#record(slot, due.latest, "skipped", "misfire", due.count, `missed ${due.count} fire(s) while not running; misfire policy "skip"`);
+      }
+      await this.#pump(slot);
+    } finally {
+      // Even when the ledger failed (that instant is lost: it could not be claimed), keep firing.
+      this.#arm(slot);
     }
-    await this.#pump(slot);
-    this.#arm(slot);
   }
 
   #arm(slot: Slot): void {

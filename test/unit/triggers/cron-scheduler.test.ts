@@ -226,6 +226,27 @@ describe("CronScheduler overlap policy (previous run of the schedule still going
     expect(second.list()[0]).toMatchObject({ running: "run-2", queued: [] });
   });
 
+  it("keeps firing after the ledger failed once (the instant it could not claim is not launched)", async () => {
+    const time = new FakeTime(utc("2026-01-01T00:30:00Z"));
+    const runs = recordingLauncher({ finishAtOnce: true });
+    const real = await openLedger();
+    let failures = 0;
+    const flaky: ScheduleLedger = {
+      ...real,
+      claim: async (fire) => {
+        if (fire.fireTime === utc("2026-01-01T01:00:00Z")) {
+          failures += 1;
+          throw new Error("database unreachable");
+        }
+        return real.claim(fire);
+      },
+    };
+    await startScheduler(time, { cron: "0 * * * *" }, runs.launch, flaky);
+    await time.advanceTo(utc("2026-01-01T02:30:00Z"));
+    expect(failures).toBe(1);
+    expect(runs.fireTimes()).toEqual(["2026-01-01T02:00:00.000Z"]);
+  });
+
   it("records a run that could not start as failed and fires the next instant", async () => {
     const time = new FakeTime(utc("2026-01-01T00:30:00Z"));
     const runs = recordingLauncher({ finishAtOnce: true, failOn: (req) => req.fireTime === utc("2026-01-01T01:00:00Z") });
