@@ -217,6 +217,11 @@ export class RunManager {
     for (const r of finished.slice(0, Math.max(0, finished.length - keep))) this.#live.delete(r.runId);
   }
 
+  /** Resolves once every run running now has finished. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#live.values()].filter((r) => !r.finished).map((r) => r.done));
+  }
+
   /** Cancels a run of this process; false when it is not running here. */
   cancel(runId: string, reason: string): boolean {
     const live = this.#live.get(runId);
