@@ -4,7 +4,7 @@
 //
 //   npm run bench                      full run (≈ 3–5 min on 2 cores), appends to BENCHMARKS.md
 //   npm run bench -- --quick           small sizes, for trying the bench itself; writes nothing
-//   npm run bench -- --only a,c        some sections (a = engine + CLI, b threads, c hashing, d object-hash, e map + command steps, f ML steps)
+//   npm run bench -- --only a,c        some sections (a = engine + CLI, b threads, c hashing, d object-hash, e map + command steps, f ML steps, r remote steps on Redis)
 //   npm run bench -- --no-write        do not append to BENCHMARKS.md
 import fs from "node:fs";
 import path from "node:path";
@@ -20,6 +20,7 @@ import { mlBench } from "./ml.ts";
 import { objectHashBench } from "./object-hash.ts";
 import { controlFlowBench } from "./control-flow.ts";
 import { threadBench } from "./threads.ts";
+import { remoteBench } from "./remote.ts";
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +30,8 @@ const { values } = parseArgs({
   },
 });
 const quick = values.quick;
-const only = new Set((values.only ?? "a,b,c,d,e,f").split(",").map((s) => s.trim().toLowerCase()));
+const ALL_SECTIONS = "a,b,c,d,e,f,r";
+const only = new Set((values.only ?? ALL_SECTIONS).split(",").map((s) => s.trim().toLowerCase()));
 // A run of some sections is recorded too, its heading naming them.
 const write = !values["no-write"] && !quick;
 
@@ -100,6 +102,11 @@ try {
     log(`\nf. ML steps (GBDT median of ${SIZES.trainReps}; scoring and CSV median of ${SIZES.mlReps}, after one warm-up)`);
     rows.push(...(await mlBench(bw, { trainRows: SIZES.trainRows, scoreRows: SIZES.scoreRows, csvRows: SIZES.csvRows, reps: SIZES.mlReps, trainReps: SIZES.trainReps }, log)));
   }
+  if (only.has("r")) {
+    const remote = { steps: quick ? 200 : 1000, reps: quick ? 1 : 3, workerConcurrency: 8, redisUrl: process.env.SLUICE_BENCH_REDIS_URL ?? "redis://127.0.0.1:6379" };
+    log(`\nr. ${remote.steps.toLocaleString("en-US")} no-op remote steps on two sluice workers vs raw BullMQ on the same Redis (median of ${remote.reps}, after one warm-up)`);
+    rows.push(...(await remoteBench(bw, remote, log)));
+  }
 } finally {
   bw.remove();
 }
@@ -113,7 +120,7 @@ log(`bench took ${fmt(totalS, 0)} s; load average at the end: ${loadAfter}`);
 
 if (write) {
   const section = [
-    `## ${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC${only.size < 6 ? ` (sections ${[...only].sort().join(", ")} only)` : ""}`,
+    `## ${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC${only.size < ALL_SECTIONS.split(",").length ? ` (sections ${[...only].sort().join(", ")} only)` : ""}`,
     "",
     `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB memory, ${machine.os}`,
     `- Node ${machine.node}`,

@@ -107,10 +107,13 @@ export class TsImporter {
     // Each pass compiles the files found so far; imports it discovers are compiled next pass.
     while ([...wanted].some((f) => !done.has(f))) {
       const batch = [...wanted].filter((f) => !done.has(f));
-      await esbuild.build({
+      const built = await esbuild.build({
         entryPoints: batch.map((f) => path.join(root, f)),
         outdir: this.#outDir,
         outbase: root,
+        // Written below, each file renamed into place: another process (a worker, a second run)
+        // importing the same module meanwhile never sees a half-written file.
+        write: false,
         outExtension: { ".js": ".mjs" },
         bundle: true,
         format: "esm",
@@ -149,6 +152,12 @@ export class TsImporter {
           },
         }],
       });
+      for (const out of built.outputFiles) {
+        fs.mkdirSync(path.dirname(out.path), { recursive: true });
+        const tmp = `${out.path}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, out.contents);
+        fs.renameSync(tmp, out.path);
+      }
       for (const f of batch) done.add(f);
     }
     const files: Record<string, Stamp> = {};

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Job, Queue, QueueEvents, type ConnectionOptions } from "bullmq";
@@ -123,6 +124,8 @@ export class RemoteExecutor implements Executor {
       this.#pending.set(jobId, { task, queue, worker: null, newsAt: Date.now(), resolve, reject });
     });
     const onAbort = (): void => void this.#cancel(handle, jobId, queue);
+    // Every attempt in flight listens on the run's one signal.
+    setMaxListeners(this.limit + 64, task.signal);
     task.signal.addEventListener("abort", onAbort, { once: true });
     try {
       // The coordinator owns retries: one BullMQ attempt; a stalled job is handed to another worker by BullMQ.
