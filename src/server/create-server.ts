@@ -23,6 +23,7 @@ import { pipelineRoutes } from "./routes/pipelines.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { RunManager } from "./run-manager.ts";
 import type { ServiceParts } from "./service-parts.ts";
+import { studioRoutes } from "./studio/index.ts";
 
 /** Largest request body accepted by default: 1 MiB. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -122,6 +123,8 @@ export async function createServer(opts: CreateServerOptions): Promise<SluiceSer
     },
     { prefix: "/api/v1" },
   );
+  // The Studio web UI at `/` (static files; it talks only to /api/v1).
+  await app.register(studioRoutes, { context });
 
   let closing: Promise<void> | undefined;
   return {

@@ -1,4 +1,4 @@
-/* global fetch, sessionStorage, TextDecoder */
+/* global fetch, sessionStorage, TextDecoder, URLSearchParams */
 /**
  * The Studio's only way to the server: the public HTTP API under `/api/v1`, with the bearer
  * token kept in sessionStorage (gone when the tab closes). Server-sent events are read with
@@ -36,7 +36,7 @@ export async function api(path, { method = "GET", body, headers = {}, signal } =
   if (body !== undefined) h["content-type"] = "application/json";
   const res = await fetch(`/api/v1${path}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal });
   const text = await res.text();
-  let json = null;
+  let json;
   try {
     json = text ? JSON.parse(text) : null;
   } catch {

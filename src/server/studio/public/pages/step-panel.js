@@ -1,0 +1,137 @@
+/**
+ * The step panel of a run page: what a step did (status, executor/worker, attempts, duration,
+ * digests), why it ran or was cached (the run's recorded reason, and the explain diff when the
+ * server offers it), its metric curves and its logs. A map step shows its instance counts and a
+ * paged, filterable list of instances instead of 10,000 rows at once.
+ */
+import { api, hasRoute, seg } from "../api.js";
+import { metricCharts } from "../chart.js";
+import { countsLabel } from "../dag.js";
+import { badge, fmtDuration, fmtTime, fmtValue, h, mapInstance, notice, replace, shortDigest } from "../dom.js";
+
+const PAGE = 50;
+
+function digests(rec) {
+  const entries = Object.entries(rec ?? {});
+  if (entries.length === 0) return "—";
+  return entries.map(([k, d]) => h("div", {}, h("code", {}, k), " ", h("span", { class: "mono", title: d }, shortDigest(d))));
+}
+
+/** One explain change (`{ path, old, new }`, `{ kind, … }` or a sentence) as text. */
+function changeText(c) {
+  if (typeof c === "string") return c;
+  if (c.text || c.message) return c.text ?? c.message;
+  if ("path" in c) return `${c.path}: ${fmtValue(c.old)} → ${fmtValue(c.new)}`;
+  return JSON.stringify(c);
+}
+
+/** The "why" box: the recorded reason, plus the explain diff when the server has that route. */
+async function whyBox(runId, rec, signal) {
+  const box = h("div", { class: "why", "data-why": rec.stepId }, h("strong", {}, rec.status === "cached" ? "Why cached: " : rec.status === "skipped" ? "Why skipped: " : "Why it ran: "), rec.reason ?? "no reason recorded");
+  if (rec.cacheKey) box.append(h("div", { class: "muted mono" }, `cache key ${shortDigest(rec.cacheKey)}`));
+  if (await hasRoute("get", "/api/v1/runs/{id}/steps/{step}/explain")) {
+    try {
+      const ex = await api(`/runs/${seg(runId)}/steps/${seg(rec.stepId)}/explain`, { signal });
+      const changes = ex?.changes ?? [];
+      if (changes.length) box.append(h("ul", { class: "changes" }, changes.map((c) => h("li", {}, changeText(c)))));
+    } catch {
+      /* the recorded reason stands */
+    }
+  }
+  return box;
+}
+
+/** Log lines into a `<pre>`; returns the element (more lines are appended with `appendLog`). */
+export function logBox(lines) {
+  const pre = h("pre", { class: "logs", "data-logs": "" });
+  for (const l of lines) appendLog(pre, l);
+  if (lines.length === 0) pre.append(h("span", { class: "muted empty" }, "No log lines."));
+  return pre;
+}
+
+/** Appends one log line (`{ ts, level, msg, data }`). */
+export function appendLog(pre, l) {
+  pre.querySelector(".empty")?.remove();
+  const data = l.data && Object.keys(l.data).length ? ` ${JSON.stringify(l.data)}` : "";
+  pre.append(h("div", { class: `lvl-${l.level}` }, `${fmtTime(l.ts).slice(11)} ${l.level.padEnd(5)} ${l.msg}${data}`));
+}
+
+/** Details of one step record (a plain step or one map instance). */
+export async function stepDetails(panel, { runId, rec, signal, onBack }) {
+  const charts = h("div", { class: "charts" });
+  const logs = h("div", {}, notice("Loading logs…"));
+  replace(
+    panel,
+    onBack ? h("button", { type: "button", class: "back", onclick: onBack }, "← back to the map") : null,
+    h("h2", {}, h("code", {}, rec.stepId), " ", badge(rec.status)),
+    h(
+      "dl",
+      { class: "kv" },
+      h("dt", {}, "step"), h("dd", {}, rec.stepName),
+      h("dt", {}, "executor"), h("dd", { "data-field": "executor" }, rec.executor ?? "—"),
+      h("dt", {}, "worker"), h("dd", { "data-field": "worker" }, rec.worker ?? "—"),
+      h("dt", {}, "attempts"), h("dd", { "data-field": "attempts" }, String(rec.attempts ?? 0)),
+      h("dt", {}, "started"), h("dd", {}, fmtTime(rec.startedAt)),
+      h("dt", {}, "duration"), h("dd", { "data-field": "duration" }, fmtDuration(rec.durationMs)),
+      h("dt", {}, "inputs"), h("dd", {}, digests(rec.inputs)),
+      h("dt", {}, "outputs"), h("dd", {}, digests(rec.outputs)),
+    ),
+    await whyBox(runId, rec, signal),
+    rec.error ? h("p", { class: "notice error" }, h("strong", {}, rec.error.code ?? "error"), ": ", rec.error.message ?? "") : null,
+    h("h3", {}, "Metrics"),
+    charts,
+    h("h3", {}, "Logs"),
+    logs,
+  );
+  const [points, lines] = await Promise.all([api(`/runs/${seg(runId)}/steps/${seg(rec.stepId)}/metrics`, { signal }).catch(() => []), api(`/runs/${seg(runId)}/steps/${seg(rec.stepId)}/logs`, { signal }).catch(() => [])]);
+  if (signal.aborted) return null;
+  if (metricCharts(charts, points, () => rec.stepId) === 0) charts.append(h("p", { class: "muted" }, "No metrics."));
+  const pre = logBox(lines);
+  replace(logs, pre);
+  return pre;
+}
+
+/** The panel of a map step: counts, then its instances a page at a time, filterable by status and key. */
+export function mapDetails(panel, { rec, instances, total, onPick }) {
+  const counts = {};
+  for (const r of instances) counts[r.status] = (counts[r.status] ?? 0) + 1;
+  const filter = { status: "", key: "", page: 0 };
+  const tableBox = h("div", { class: "table-wrap" });
+  const pager = h("div", { class: "pager" });
+  const draw = () => {
+    const key = filter.key.trim();
+    const rows = instances.filter((r) => (!filter.status || r.status === filter.status) && (!key || mapInstance(r.stepId)?.key.includes(key)));
+    const pages = Math.max(1, Math.ceil(rows.length / PAGE));
+    filter.page = Math.min(filter.page, pages - 1);
+    const slice = rows.slice(filter.page * PAGE, (filter.page + 1) * PAGE);
+    replace(
+      tableBox,
+      h(
+        "table",
+        { class: "instances" },
+        h("thead", {}, h("tr", {}, h("th", {}, "key"), h("th", {}, "status"), h("th", { class: "num" }, "duration"), h("th", {}, "reason"))),
+        h("tbody", {}, slice.map((r) => h("tr", { "data-instance": r.stepId }, h("td", {}, h("a", { href: "javascript:void 0", onclick: () => onPick(r) }, mapInstance(r.stepId)?.key ?? r.stepId)), h("td", {}, badge(r.status)), h("td", { class: "num" }, fmtDuration(r.durationMs)), h("td", { class: "muted" }, r.reason ?? "")))),
+      ),
+    );
+    replace(
+      pager,
+      h("button", { type: "button", disabled: filter.page === 0, onclick: () => ((filter.page -= 1), draw()) }, "‹ prev"),
+      h("span", { class: "muted" }, `page ${filter.page + 1} of ${pages} · ${rows.length} instance${rows.length === 1 ? "" : "s"}`),
+      h("button", { type: "button", disabled: filter.page >= pages - 1, onclick: () => ((filter.page += 1), draw()) }, "next ›"),
+    );
+  };
+  const statusSel = h("select", { name: "instance-status" }, h("option", { value: "" }, "any"), Object.keys(counts).map((s) => h("option", { value: s }, `${s} (${counts[s]})`)));
+  statusSel.addEventListener("change", () => ((filter.status = statusSel.value), (filter.page = 0), draw()));
+  const keyInput = h("input", { type: "search", name: "instance-key", placeholder: "key" });
+  keyInput.addEventListener("input", () => ((filter.key = keyInput.value), (filter.page = 0), draw()));
+  const details = h("details", { class: "instances-box" }, h("summary", {}, `Instances (${instances.length})`), h("div", { class: "filters" }, h("label", {}, "status", statusSel), h("label", {}, "key", keyInput)), tableBox, pager);
+  details.addEventListener("toggle", () => details.open && draw(), { once: true });
+  replace(
+    panel,
+    h("h2", {}, h("code", {}, rec?.stepId ?? "map"), " ", badge(rec?.status ?? "pending"), " ", h("span", { class: "muted" }, "map")),
+    h("dl", { class: "kv" }, h("dt", {}, "instances"), h("dd", { "data-field": "instances" }, String(total ?? instances.length)), h("dt", {}, "counts"), h("dd", { "data-field": "counts" }, countsLabel(counts) || "—"), h("dt", {}, "duration"), h("dd", {}, fmtDuration(rec?.durationMs ?? null))),
+    h("div", { class: "why", "data-why": rec?.stepId ?? "" }, h("strong", {}, "Instances: "), rec?.reason ?? "running"),
+    details,
+  );
+  return details;
+}
