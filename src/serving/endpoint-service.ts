@@ -39,6 +39,11 @@ export interface EndpointServiceOptions {
   readonly maxJobs?: number;
   /** Re-read the registry this often (deployments changed by a pipeline's deploy step); 0 = only on demand. @default 5000 */
   readonly refreshMs?: number;
+  /**
+   * Score requests to the same model that arrive in the same event-loop turn in one session run
+   * (rows must not depend on each other, true of every sluice-exported model). @default true
+   */
+  readonly microBatch?: boolean;
 }
 
 /** The answer of one scoring request. */
@@ -94,9 +99,9 @@ export class EndpointService {
   #timer: NodeJS.Timeout | undefined;
 
   constructor(opts: EndpointServiceOptions) {
-    this.#o = { maxPendingShadows: 1000, maxJobs: 1000, refreshMs: 5000, clock: Date.now, random: Math.random, ...opts };
+    this.#o = { maxPendingShadows: 1000, maxJobs: 1000, refreshMs: 5000, microBatch: true, clock: Date.now, random: Math.random, ...opts };
     this.#log = opts.log.child({ component: "endpoints" });
-    this.#cache = new ModelCache(opts.cas, this.#log);
+    this.#cache = new ModelCache(opts.cas, this.#log, { microBatch: this.#o.microBatch });
     this.#metrics = new EndpointMetrics(opts.metrics);
     this.#jobs = new BatchJobs({ clock: this.#o.clock, log: this.#log, maxJobs: this.#o.maxJobs });
   }

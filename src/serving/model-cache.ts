@@ -6,7 +6,11 @@
 import ort from "onnxruntime-node";
 import { SluiceError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { buildFeeds, describeModel, readPredictions, type CellGetter, type ModelIO, type Prediction } from "./model-io.ts";
+import { MicroBatcher } from "./micro-batch.ts";
+import { buildFeeds, describeModel, readPredictions, toTensors, type CellGetter, type ModelIO, type Prediction } from "./model-io.ts";
+
+/** Rows of one micro-batched session run at most. */
+const MICRO_BATCH_MAX_ROWS = 4096;
 
 /** Where model bytes come from: the workspace's CAS (`LocalCas` fits). */
 export interface ModelBytesSource {
@@ -28,21 +32,23 @@ interface Entry {
   session?: ort.InferenceSession;
 }
 
-function loaded(digest: string, session: ort.InferenceSession, io: ModelIO): LoadedModel {
-  const run = async (n: number, get: CellGetter, where: string, rowBase = 0): Promise<ort.InferenceSession.ReturnType> => {
-    const feeds = buildFeeds(io, n, get, where, rowBase);
+function loaded(digest: string, session: ort.InferenceSession, io: ModelIO, microBatch: boolean): LoadedModel {
+  const runTensors = async (feeds: Record<string, ort.Tensor>, n: number): Promise<ort.InferenceSession.ReturnType> => {
     try {
       return await session.run(feeds);
     } catch (err) {
-      throw new SluiceError("SLUICE_SCORING_FAILED", `${where}: onnxruntime-node failed to score ${n} row(s): ${(err as Error).message}. Check the values against the model's inputs.`, { digest }, { cause: err });
+      throw new SluiceError("SLUICE_SCORING_FAILED", `model ${digest}: onnxruntime-node failed to score ${n} row(s): ${(err as Error).message}. Check the values against the model's inputs.`, { digest }, { cause: err });
     }
   };
+  const batcher = new MicroBatcher(runTensors, MICRO_BATCH_MAX_ROWS);
   return {
     digest,
     io,
-    run,
+    run: (n, get, where, rowBase = 0) => runTensors(toTensors(buildFeeds(io, n, get, where, rowBase), n), n),
     async score(n, get, where) {
-      return readPredictions(io, await run(n, get, where), n);
+      const feeds = buildFeeds(io, n, get, where);
+      const out = microBatch ? await batcher.submit(feeds, n) : await runTensors(toTensors(feeds, n), n);
+      return readPredictions(io, out, n);
     },
   };
 }
@@ -53,9 +59,13 @@ export class ModelCache {
   readonly #log: Logger;
   readonly #entries = new Map<string, Entry>();
 
-  constructor(source: ModelBytesSource, log: Logger) {
+  readonly #microBatch: boolean;
+
+  /** `microBatch`: score requests that arrive in the same event-loop turn in one session run (see micro-batch.ts). */
+  constructor(source: ModelBytesSource, log: Logger, opts: { microBatch: boolean }) {
     this.#source = source;
     this.#log = log;
+    this.#microBatch = opts.microBatch;
   }
 
   /** The loaded model of `digest`; `where` names the deployment in errors. */
@@ -74,7 +84,7 @@ export class ModelCache {
       }
       entry.session = session;
       try {
-        return loaded(digest, session, describeModel(bytes, session, where));
+        return loaded(digest, session, describeModel(bytes, session, where), this.#microBatch);
       } catch (err) {
         await session.release();
         throw err;

@@ -99,7 +99,7 @@ function scalarWhat(type: FeedType): string {
 }
 
 /** Writes one cell into `out` at `k`; throws naming the row and column when it does not fit. */
-function put(out: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | string[], k: number, v: unknown, type: FeedType, fail: () => SluiceError): void {
+function put(out: FeedData, k: number, v: unknown, type: FeedType, fail: () => SluiceError): void {
   switch (type) {
     case "float32":
     case "float64":
@@ -130,7 +130,8 @@ function put(out: Float32Array | Float64Array | Int32Array | BigInt64Array | Uin
   }
 }
 
-function allocate(type: FeedType, n: number): Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | string[] {
+/** An empty feed array of `n` values. */
+export function allocate(type: FeedType, n: number): FeedData {
   switch (type) {
     case "float32": return new Float32Array(n);
     case "float64": return new Float64Array(n);
@@ -145,12 +146,29 @@ function allocate(type: FeedType, n: number): Float32Array | Float64Array | Int3
   }
 }
 
+/** The values of one input tensor for some rows, before they become an `ort.Tensor`. */
+export interface PlainFeed {
+  readonly type: FeedType;
+  readonly data: FeedData;
+  /** Dims after the batch dimension. */
+  readonly inner: readonly number[];
+}
+
+/** The backing array of a feed. */
+export type FeedData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | string[];
+
+/** A session output as plain data (also a slice of one, for a request of a micro-batch). */
+export interface PlainOutput {
+  readonly data: ArrayLike<unknown>;
+  readonly dims: readonly number[];
+}
+
 /**
- * The input tensors for `n` rows; a missing or mistyped value throws naming its row (`rowBase + i`)
+ * The input values for `n` rows; a missing or mistyped value throws naming its row (`rowBase + i`)
  * and column.
  */
-export function buildFeeds(io: ModelIO, n: number, get: CellGetter, where: string, rowBase = 0): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
+export function buildFeeds(io: ModelIO, n: number, get: CellGetter, where: string, rowBase = 0): Record<string, PlainFeed> {
+  const feeds: Record<string, PlainFeed> = {};
   for (const plan of io.feeds) {
     const width = plan.columns.reduce((a, c) => a + io.columns[c]!.width, 0);
     const out = allocate(plan.type, n * width);
@@ -168,21 +186,27 @@ export function buildFeeds(io: ModelIO, n: number, get: CellGetter, where: strin
         for (const x of v) put(out, k++, x, plan.type, () => badCell(where, rowBase + i, col, v, what));
       }
     }
-    const tensorType = plan.type === "bool" ? "bool" : plan.type;
-    feeds[plan.input] = new ort.Tensor(tensorType, out as Float32Array, [n, ...plan.inner]);
+    feeds[plan.input] = { type: plan.type, data: out, inner: plan.inner };
   }
   return feeds;
+}
+
+/** Session feeds for `n` rows of plain feeds. */
+export function toTensors(feeds: Readonly<Record<string, PlainFeed>>, n: number): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const [name, f] of Object.entries(feeds)) out[name] = new ort.Tensor(f.type, f.data as Float32Array, [n, ...f.inner]);
+  return out;
 }
 
 const plain = (v: unknown): unknown => (typeof v === "bigint" ? Number(v) : v);
 
 /** One prediction per row from a session's outputs. */
-export function readPredictions(io: ModelIO, out: ort.InferenceSession.ReturnType, n: number): Prediction[] {
+export function readPredictions(io: ModelIO, out: Readonly<Record<string, PlainOutput>>, n: number): Prediction[] {
   const rows: Prediction[] = new Array<Prediction>(n);
   const meta = io.sluice;
   if (meta?.task === "classification") {
-    const labels = out["label"]!.data as BigInt64Array;
-    const proba = out["probabilities"]!.data as Float32Array;
+    const labels = out["label"]!.data as ArrayLike<bigint>;
+    const proba = out["probabilities"]!.data as ArrayLike<number>;
     const C = meta.classes.length;
     for (let i = 0; i < n; i++) {
       const probabilities: Record<string, number> = {};
@@ -192,15 +216,15 @@ export function readPredictions(io: ModelIO, out: ort.InferenceSession.ReturnTyp
     return rows;
   }
   if (meta?.task === "regression") {
-    const values = out["variable"]!.data as Float32Array;
+    const values = out["variable"]!.data as ArrayLike<number>;
     for (let i = 0; i < n; i++) rows[i] = { prediction: values[i] };
     return rows;
   }
   for (let i = 0; i < n; i++) rows[i] = {};
   for (const name of io.outputs) {
-    const t = out[name] as ort.Tensor;
+    const t = out[name]!;
     const width = t.dims.slice(1).reduce((a, d) => a * d, 1);
-    const data = t.data as ArrayLike<unknown>;
+    const data = t.data;
     for (let i = 0; i < n; i++) {
       rows[i]![name] = width === 1 && t.dims.length <= 2 ? plain(data[i]) : Array.from({ length: width }, (_, j) => plain(data[i * width + j]));
     }

@@ -81,6 +81,17 @@ describe("EndpointService with real onnxruntime-node sessions (iris logistic v1 
     for (const p of byName.predictions) expect(Object.values(p["probabilities"] as Record<string, number>).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
   });
 
+  it("gives requests scored together in one turn (one micro-batched run) exactly the predictions each gets alone", async () => {
+    service = await open({ random: () => 0 });
+    const alone = [];
+    for (let i = 0; i < 150; i += 3) alone.push((await service.score("flowers", data.rows.slice(i, i + 3))).predictions);
+    const together = await Promise.all(Array.from({ length: 50 }, (_, k) => service.score("flowers", data.rows.slice(3 * k, 3 * k + 3))));
+    expect(together.map((r) => r.predictions)).toEqual(alone);
+    const mixed = await Promise.allSettled([service.score("flowers", [data.rows[0]!]), service.score("flowers", [{ ...data.rows[1]!, sepal_length: true }]), service.score("flowers", [data.rows[2]!])]);
+    expect(mixed.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((mixed[2] as PromiseFulfilledResult<{ predictions: unknown[] }>).value.predictions).toEqual([alone[0]![2]]);
+  });
+
   it("routes by a sticky key: the same key always lands on the same deployment, and keys spread by the shares", async () => {
     service = await open({ random: () => expect.fail("a sticky request must not draw a random number") });
     const first = new Map<string, string>();
