@@ -8,6 +8,7 @@ import { startSchedules, type RunningSchedules } from "../triggers/index.ts";
 import type { Workspace } from "../workspace/index.ts";
 import { createServer, type SluiceServer } from "./create-server.ts";
 import { endpointRoutes } from "./routes/endpoints.ts";
+import { scheduleRoutes } from "./routes/schedules.ts";
 
 /** Options of `startService`. */
 export interface StartServiceOptions {
@@ -36,7 +37,7 @@ export interface RunningService {
 /** Builds the app with every route group, starts listening and starts the cron schedules. */
 export async function startService(opts: StartServiceOptions): Promise<RunningService> {
   const clock = opts.clock ?? Date.now;
-  const server = await createServer({ workspace: opts.workspace, log: opts.log, clock, routeGroups: [endpointRoutes()], ...(opts.bodyLimitBytes ? { bodyLimitBytes: opts.bodyLimitBytes } : {}) });
+  const server = await createServer({ workspace: opts.workspace, log: opts.log, clock, routeGroups: [endpointRoutes(), scheduleRoutes], ...(opts.bodyLimitBytes ? { bodyLimitBytes: opts.bodyLimitBytes } : {}) });
   let schedules: RunningSchedules | undefined;
   try {
     const url = await server.app.listen({ port: opts.port ?? opts.workspace.config.port, host: opts.host ?? "127.0.0.1" });

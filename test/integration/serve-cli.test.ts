@@ -43,6 +43,9 @@ describe("sluice serve, token and audit", () => {
     const events = await readSse(await fetch(`${url}/api/v1/runs/${runId}/events`, { headers: auth }));
     expect(events.at(-1)!.data).toMatchObject({ type: "run.finished", status: "succeeded" });
     expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^sluice_runs_total\{status="succeeded"\} 1$/m);
+    // The endpoint and schedule route groups are served by the same process.
+    expect((await fetch(`${url}/api/v1/schedules`, { headers: auth })).status).toBe(200);
+    expect((await fetch(`${url}/api/v1/endpoints`, { headers: auth })).status).toBe(200);
 
     const revoked = await runCli(["token", "revoke", "ci"], { cwd: tw.root });
     expect(revoked.code, revoked.stderr).toBe(0);
