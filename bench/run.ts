@@ -4,7 +4,7 @@
 //
 //   npm run bench                      full run (≈ 3–5 min on 2 cores), appends to BENCHMARKS.md
 //   npm run bench -- --quick           small sizes, for trying the bench itself; writes nothing
-//   npm run bench -- --only a,c        some sections (a = engine + CLI, b threads, c hashing, d object-hash, e map + command steps, f ML steps, r remote steps on Redis)
+//   npm run bench -- --only a,c        some sections (a = engine + CLI, b threads, c hashing, d object-hash, e map + command steps, f ML steps, r remote steps on Redis, s shared cache server)
 //   npm run bench -- --no-write        do not append to BENCHMARKS.md
 import fs from "node:fs";
 import path from "node:path";
@@ -21,6 +21,7 @@ import { objectHashBench } from "./object-hash.ts";
 import { controlFlowBench } from "./control-flow.ts";
 import { threadBench } from "./threads.ts";
 import { remoteBench } from "./remote.ts";
+import { remoteCacheBench } from "./remote-cache.ts";
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +31,7 @@ const { values } = parseArgs({
   },
 });
 const quick = values.quick;
-const ALL_SECTIONS = "a,b,c,d,e,f,r";
+const ALL_SECTIONS = "a,b,c,d,e,f,r,s";
 const only = new Set((values.only ?? ALL_SECTIONS).split(",").map((s) => s.trim().toLowerCase()));
 // A run of some sections is recorded too, its heading naming them.
 const write = !values["no-write"] && !quick;
@@ -106,6 +107,11 @@ try {
     const remote = { steps: quick ? 200 : 1000, reps: quick ? 1 : 3, workerConcurrency: 8, redisUrl: process.env.SLUICE_BENCH_REDIS_URL ?? "redis://127.0.0.1:6379" };
     log(`\nr. ${remote.steps.toLocaleString("en-US")} no-op remote steps on two sluice workers vs raw BullMQ on the same Redis (median of ${remote.reps}, after one warm-up)`);
     rows.push(...(await remoteBench(bw, remote, log)));
+  }
+  if (only.has("s")) {
+    const shared = { steps: quick ? 200 : 1000, blobs: 8, blobMiB: quick ? 1 : 8, reps: quick ? 1 : 3 };
+    log(`\ns. fully cached runs served by a turborepo-remote-cache server on loopback vs the local cache (median of ${shared.reps}, after one warm-up)`);
+    rows.push(...(await remoteCacheBench(bw, shared, log)));
   }
 } finally {
   bw.remove();

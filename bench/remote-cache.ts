@@ -1,0 +1,91 @@
+import fs from "node:fs";
+import path from "node:path";
+import { loadConfig, Workspace } from "../src/index.ts";
+import { startCacheServer } from "../test/helpers/cache-server.ts";
+import type { BenchWorkspace } from "./lib/bench-workspace.ts";
+import type { Row } from "./lib/report.ts";
+import { fmt, median, timeMs } from "./lib/stats.ts";
+
+const BLOB_STEPS = `import fs from "node:fs";
+import path from "node:path";
+import { defineStep, port, Type } from "sluice";
+
+export const blob = defineStep({
+  name: "blob",
+  outputs: { file: port.file() },
+  params: Type.Object({ i: Type.Integer(), mib: Type.Integer() }),
+  run({ params, outDir }) {
+    const f = path.join(outDir, "blob.bin");
+    fs.writeFileSync(f, Buffer.alloc(params.mib * 2 ** 20, params.i));
+    return { file: { path: f } };
+  },
+});
+`;
+
+const blobsPipeline = (n: number, mib: number): string => `import { definePipeline } from "sluice";
+import { blob } from "../steps/blob-bench.ts";
+export default definePipeline({
+  name: "blobs",
+  build(p) {
+    for (let i = 0; i < ${n}; i++) p.step(\`b\${i}\`, blob, { params: { i, mib: ${mib} } });
+  },
+});
+`;
+
+/**
+ * s. A fully cached run served by the shared cache server (a fresh, empty local cache each time:
+ * every entry and object comes over loopback HTTP, is verified and stored locally) against the
+ * same run answered by the local cache. Same process, same workspace, same real server.
+ */
+export async function remoteCacheBench(bw: BenchWorkspace, o: { steps: number; blobs: number; blobMiB: number; reps: number }, log: (s: string) => void): Promise<Row[]> {
+  fs.writeFileSync(path.join(bw.root, "steps/blob-bench.ts"), BLOB_STEPS);
+  fs.writeFileSync(path.join(bw.root, "pipelines/blobs.ts"), blobsPipeline(o.blobs, o.blobMiB));
+  const server = await startCacheServer({ env: { LOG_LEVEL: "warn", BODY_LIMIT: String(256 * 2 ** 20) } });
+  const env = { SLUICE_REMOTE_CACHE_URL: server.url, SLUICE_REMOTE_CACHE_TOKEN: server.token, SLUICE_REMOTE_CACHE_TEAM: "bench", SLUICE_REMOTE_CACHE_SIGNING_KEY: "bench-signing-key-0123456789" };
+  const open = async (label: string): Promise<Workspace> => Workspace.open(await loadConfig({ root: bw.root, env, flags: { cacheDir: bw.freshCacheDir(label) } }));
+  const rows: Row[] = [];
+  try {
+    const cases = [
+      { name: "wide", label: `${o.steps.toLocaleString("en-US")} no-op steps (json rows)`, params: { n: o.steps }, steps: o.steps + 1 },
+      { name: "blobs", label: `${o.blobs} steps × ${o.blobMiB} MiB file`, params: {}, steps: o.blobs },
+    ];
+    for (const c of cases) {
+      const home = await open(`rc-home-${c.name}`);
+      const info = await home.load(c.name);
+      const cold = await home.run(info, { params: c.params, concurrency: 8 });
+      if (cold.status !== "succeeded" || home.remoteCache!.stats.unavailable) throw new Error(`bench s: cold run of ${c.name} ${cold.status}: ${home.remoteCache!.stats.unavailable ?? ""}`);
+      const local: number[] = [];
+      const remote: number[] = [];
+      for (let rep = 0; rep <= o.reps; rep++) {
+        const l = await timeMs(() => home.run(info, { params: c.params, concurrency: 8 }));
+        const fresh = await open(`rc-fresh-${c.name}`);
+        try {
+          const freshInfo = await fresh.load(c.name);
+          let summary: Awaited<ReturnType<Workspace["run"]>> | undefined;
+          const r = await timeMs(async () => {
+            summary = await fresh.run(freshInfo, { params: c.params, concurrency: 8 });
+          });
+          const hits = summary!.steps.filter((s) => s.status === "cached").length;
+          if (hits !== c.steps) throw new Error(`bench s: ${c.name} from the remote cache: ${hits} of ${c.steps} steps cached`);
+          if (rep > 0) {
+            local.push(l);
+            remote.push(r);
+          }
+        } finally {
+          await fresh.close();
+        }
+      }
+      await home.close();
+      const ml = median(local);
+      const mr = median(remote);
+      log(`  ${c.label}: remote-served ${remote.map((x) => fmt(x, 0)).join(", ")} ms; local ${local.map((x) => fmt(x, 0)).join(", ")} ms`);
+      rows.push({
+        section: "s. shared cache", name: `fully cached run, ${c.label}: served by the cache server (empty local cache)`,
+        measured: `${fmt(mr, 0)} ms (${fmt((mr * 1000) / c.steps, 0)} µs/step)`, floor: `${fmt(ml, 0)} ms from the local cache`, ratio: `${fmt(mr / ml, 1)}×`, target: "", met: null,
+      });
+    }
+  } finally {
+    await server.stop();
+  }
+  return rows;
+}
