@@ -12,8 +12,8 @@ export const WORKER_HELP = `Usage: sluice worker [options]
 Runs remote steps (executor: "remote" or { queue: "gpu" }) for any coordinator using the same
 Redis (SLUICE_REDIS_URL) and key prefix (SLUICE_REDIS_PREFIX). Steps load from this workspace
 (the same commit as the coordinator's: a step whose code fingerprint differs is refused) and
-run on this worker's own thread pool; inputs and outputs go through the shared cache (the same
-cache folder, or SLUICE_REMOTE_CACHE_URL).
+run on this worker's own thread pool; inputs and outputs go through the coordinator's cache
+folder, which the worker must see (the same machine, or SLUICE_CACHE_DIR on a shared mount).
 
 Options:
       --queue NAME           queue to take jobs from (default: ${DEFAULT_QUEUE})

@@ -144,7 +144,7 @@ export class RemoteWorker {
       }
       for (const [port, input] of Object.entries(data.inputs)) {
         if (this.#cas.check(input.digest) !== "ok") {
-          fail("SLUICE_REMOTE_UNAVAILABLE", `step "${data.stepId}" › input "${port}": worker ${this.label} cannot find object ${input.digest} in its cache ${this.#o.cacheDir}. Workers must see the coordinator's cache: the same cache folder (a shared file system) or the same SLUICE_REMOTE_CACHE_URL.`, { step: data.stepId, field: port, digest: input.digest, worker: this.label });
+          fail("SLUICE_REMOTE_UNAVAILABLE", `step "${data.stepId}" › input "${port}": worker ${this.label} cannot find object ${input.digest} in its cache ${this.#o.cacheDir}. Workers must see the coordinator's cache folder (run them on its machine, or mount the folder and set SLUICE_CACHE_DIR).`, { step: data.stepId, field: port, digest: input.digest, worker: this.label });
         }
       }
       log.debug({ attempt: data.attempt }, "step started");
