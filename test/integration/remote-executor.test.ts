@@ -128,6 +128,19 @@ describe("remote steps on sluice worker processes", () => {
     expect(ws.read("finished.log").trim().split("\n")).toHaveLength(1);
   });
 
+  it("stops a worker gracefully on SIGTERM: it finishes the running step, then exits 0", async () => {
+    const w = await worker(["--queue", "slow"]);
+    const run = startCli(["run", "held", "--json"], { cwd: ws.root, env });
+    await until(() => ws.exists(`running-${w.pid}`), "the step to run on the worker");
+    w.child.kill("SIGTERM");
+    await until(() => /stopping after the running steps/.test(w.stderr()), "the worker to acknowledge the signal");
+    ws.write("release", "");
+    const [r, stopped] = await Promise.all([run.done, w.done]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(stopped.code).toBe(0);
+    expect(stopped.stderr).toMatch(/stopped: 1 succeeded, 0 failed/);
+  });
+
   it("says before running anything that remote steps need Redis", async () => {
     const r = await runJson<{ error: { code: string; message: string } }>(["run", "spread"], { cwd: ws.root, env: { SLUICE_REDIS_URL: "" } });
     expect(r.code).toBe(2);
