@@ -46,6 +46,8 @@ export function renderDag(container, { nodes, edges, onSelect, compact = false }
   const { width = 100, height: h = 60 } = g.graph();
   const svg = s("svg", { class: "dag", viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(h)}`, role: "group", "aria-label": "pipeline graph" });
   svg.style.maxWidth = `${Math.ceil(width)}px`;
+  // On a narrow window the graph keeps a legible size and scrolls inside its box.
+  svg.style.minWidth = `${Math.min(Math.ceil(width), 520)}px`;
   const defs = s("defs");
   const marker = s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto-start-reverse" });
   marker.append(s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" }));
