@@ -183,11 +183,28 @@ describe("shared remote cache (real turborepo-remote-cache server on loopback)",
     expect(b.warnings().filter((w) => w.startsWith("remote cache entry rejected"))).toHaveLength(3);
   }, 60_000);
 
+  it("pushObjects hands objects to another machine right away (for a worker's inputs and outputs): a file and a folder", async () => {
+    const team = newTeam();
+    const a = await machine(team);
+    a.tw.write("big/data.bin", "z".repeat(100_000));
+    a.tw.write("big/more/small.txt", "small");
+    const file = await a.ws.cas.putFile(a.tw.path("data/input.txt"));
+    const dir = await a.ws.cas.putDir(a.tw.path("big"));
+    expect(await a.ws.remoteCache!.pushObjects([file.digest, dir.digest])).toBe(true);
+    const b = await machine(team);
+    expect(b.ws.cas.localCheck(file.digest)).toBe("missing");
+    expect(b.ws.cas.getBytes(file.digest)!.toString()).toBe(a.tw.read("data/input.txt"));
+    await b.ws.cas.materializeDir(dir.digest, b.tw.path("got"));
+    expect(b.tw.read("got/data.bin")).toBe("z".repeat(100_000));
+    expect(b.tw.read("got/more/small.txt")).toBe("small");
+  }, 60_000);
+
   it("read-only mode reads but never writes", async () => {
     const team = newTeam();
     const ro = await machine(team, { SLUICE_REMOTE_CACHE_READ_ONLY: "1" });
     const r = await ro.run();
     expect(r.status).toBe("succeeded");
+    expect(await ro.ws.remoteCache!.pushObjects([r.outputs.get("load")!.lines!])).toBe(false);
     expect(ro.ran()).toEqual([...SHARED_STEPS]);
     expect(puts(team)).toBe(0);
     expect(server.requests().filter((q) => q.method === "HEAD" && q.url.includes(`slug=${team}`))).toEqual([]);

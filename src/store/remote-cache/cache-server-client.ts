@@ -91,8 +91,8 @@ export class CacheServerClient {
     }
   }
 
-  /** Uploads objects (each write-once), then the entry if every object is on the server. */
-  upload(objects: readonly UploadItem[], entry: UploadItem): Promise<UploadReply> {
+  /** Uploads objects (each write-once), then the entry, if any, once every object is on the server. */
+  upload(objects: readonly UploadItem[], entry?: UploadItem): Promise<UploadReply> {
     const id = ++this.#nextId;
     return new Promise((resolve) => {
       this.#uploads.set(id, resolve);

@@ -166,8 +166,9 @@ async function upload(job: UploadJob): Promise<UploadReply> {
     for (const w of wrote) if (w) put++;
     else present++;
     // The entry goes last: a reader that finds it also finds every object it names.
-    if (await withUploadSlot(() => putOnce(job.entry))) put++;
-    else present++;
+    const entry = job.entry;
+    if (entry && (await withUploadSlot(() => putOnce(entry)))) put++;
+    else if (entry) present++;
     return { id: job.id, status: "done", put, present };
   } catch (err) {
     return { id: job.id, status: "unavailable", reason: err instanceof Unavailable ? err.message : describe(err) };

@@ -42,11 +42,11 @@ export interface FetchReply {
 /** One artifact to upload: bytes, or a local file streamed from disk. */
 export type UploadItem = { readonly name: string; readonly bytes: Uint8Array } | { readonly name: string; readonly path: string; readonly size: number };
 
-/** Upload `objects` (write-once each), then, only if all of them are on the server, `entry`. */
+/** Upload `objects` (write-once each), then, only if all of them are on the server, `entry` (if any). */
 export interface UploadJob {
   readonly id: number;
   readonly objects: readonly UploadItem[];
-  readonly entry: UploadItem;
+  readonly entry?: UploadItem;
 }
 
 /** How an upload job ended. `put`: artifacts written; `present`: already there (not overwritten). */

@@ -211,8 +211,32 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
     this.#maybeIdle();
   }
 
+  /**
+   * Uploads objects now (a folder's members too), write-once, and resolves true once every one is
+   * on the server: for handing inputs to a worker on another machine, or outputs back. False in
+   * read-only mode, when the server is unavailable, or when an object is not in the local cache.
+   */
+  async pushObjects(digests: readonly Digest[]): Promise<boolean> {
+    if (this.#o.readOnly || this.#down) return false;
+    const objects = this.#itemsOf(digests);
+    if (!objects) return false;
+    if (objects.length === 0) return true;
+    const reply = await this.#o.client.upload(objects);
+    if (reply.status === "done") {
+      this.stats.artifactsPut += reply.put;
+      this.stats.artifactsPresent += reply.present;
+      return true;
+    }
+    if (reply.status === "unavailable") this.#markDown(reply.reason);
+    return false;
+  }
+
   /** Every object an entry names (a folder's members first), or undefined when one is gone or damaged here. */
   #objectsOf(entry: ActionEntry): UploadItem[] | undefined {
+    return this.#itemsOf(Object.values(entry.outputs));
+  }
+
+  #itemsOf(digests: readonly Digest[]): UploadItem[] | undefined {
     const cas = this.#cas!;
     const items = new Map<Digest, UploadItem>();
     const add = (d: Digest): boolean => {
@@ -224,7 +248,7 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
       items.set(d, "bytes" in o ? { name: casName(d), bytes: o.bytes } : { name: casName(d), path: o.path, size: o.size });
       return true;
     };
-    return Object.values(entry.outputs).every(add) ? [...items.values()] : undefined;
+    return digests.every(add) ? [...items.values()] : undefined;
   }
 
   #uploaded(reply: UploadReply): void {
