@@ -101,6 +101,9 @@ export interface RunManagerOptions {
   readonly keepFinished?: number;
 }
 
+/** Finished runs with more events than this are dropped from memory at once (replayed from the store). */
+const MAX_KEPT_EVENTS = 20_000;
+
 /** A summary rebuilt from a run record, for a run no longer in memory. */
 function summaryOf(run: RunRecord): RunSummary {
   const status = run.status === "succeeded" || run.status === "failed" ? run.status : "cancelled";
@@ -213,6 +216,8 @@ export class RunManager {
 
   #evictFinished(): void {
     const keep = this.#o.keepFinished ?? 100;
+    // A big finished run is replayed from the store rather than kept: memory stays bounded.
+    for (const r of this.#live.values()) if (r.finished && r.events.length > MAX_KEPT_EVENTS) this.#live.delete(r.runId);
     const finished = [...this.#live.values()].filter((r) => r.finished);
     for (const r of finished.slice(0, Math.max(0, finished.length - keep))) this.#live.delete(r.runId);
   }
