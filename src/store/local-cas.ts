@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import {
-  chmodSync, closeSync, fstatSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync,
+  chmodSync, closeSync, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync,
   renameSync, rmSync, statSync, unlinkSync, type BigIntStats,
 } from "node:fs";
 import { chmod, copyFile } from "node:fs/promises";
@@ -10,7 +10,7 @@ import { SluiceError } from "../errors.ts";
 import { digestHex, isDigest, sha256, type Digest } from "../util/canonical-json.ts";
 import { hashFile, hashFileSync } from "../util/hash-file.ts";
 import { dirManifestJson, listDirFiles, parseDirManifest, toDirManifest, type DirEntry, type DirManifest } from "./dir-manifest.ts";
-import { corruptObject, digestFromPath, errCode, forEachLimit, fsyncPath, listObjectFiles, removeDeadTmp, storeFailed, writeNewFileSynced } from "./object-files.ts";
+import { corruptObject, digestFromPath, errCode, forEachLimit, fsyncPath, listObjectFiles, placeObjectFile, removeDeadTmp, storeFailed, writeNewFileSynced } from "./object-files.ts";
 
 /** Objects up to this size are database rows by default; larger ones are files. */
 export const INLINE_MAX_BYTES = 16384;
@@ -320,23 +320,7 @@ export class LocalCas {
     await forEachLimit(m.entries, FILES_AT_ONCE, async (e) => {
       const src = this.filePath(e.digest);
       if (!src) throw new SluiceError("SLUICE_CACHE_CORRUPT", `file "${e.path}" (${e.digest}) of folder object ${digest} is missing from the cache. The step that produced it will rerun.`, { digest, member: e.digest, path: e.path, missing: true });
-      const target = join(dest, ...e.path.split("/"));
-      try {
-        mkdirSync(dirname(target), { recursive: true });
-        // A hard link shares the object's mode (0o444), so executables need their own copy.
-        if (!e.executable) {
-          try {
-            linkSync(src, target);
-            return;
-          } catch (err) {
-            if (!["EXDEV", "EPERM", "EMLINK", "ENOTSUP", "EOPNOTSUPP"].includes(errCode(err) ?? "")) throw err;
-          }
-        }
-        await copyFile(src, target);
-        await chmod(target, e.executable ? 0o555 : 0o444);
-      } catch (err) {
-        throw storeFailed("write", target, err);
-      }
+      await placeObjectFile(src, join(dest, ...e.path.split("/")), e.executable);
     });
   }
 

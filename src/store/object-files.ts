@@ -1,5 +1,6 @@
-import { closeSync, fsyncSync, openSync, readdirSync, rmSync, statSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from "node:fs";
+import { chmod, copyFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { SluiceError } from "../errors.ts";
 import { isDigest, type Digest } from "../util/canonical-json.ts";
 import { isProcessAlive } from "./claims.ts";
@@ -108,4 +109,27 @@ export function removeDeadTmp(tmpDir: string): number {
     }
   }
   return removed;
+}
+
+/**
+ * Puts an object file at `target` (its folder created): a hard link where the filesystem allows,
+ * else a copy; read-only either way. Executables always get their own copy, because a hard link
+ * shares the object's mode (0o444).
+ */
+export async function placeObjectFile(src: string, target: string, executable: boolean): Promise<void> {
+  try {
+    mkdirSync(dirname(target), { recursive: true });
+    if (!executable) {
+      try {
+        linkSync(src, target);
+        return;
+      } catch (err) {
+        if (!["EXDEV", "EPERM", "EMLINK", "ENOTSUP", "EOPNOTSUPP"].includes(errCode(err) ?? "")) throw err;
+      }
+    }
+    await copyFile(src, target);
+    await chmod(target, executable ? 0o555 : 0o444);
+  } catch (err) {
+    throw storeFailed("write", target, err);
+  }
 }
