@@ -95,6 +95,7 @@ export async function createServer(opts: CreateServerOptions): Promise<SluiceSer
     const { status, body } = toHttpError(err, { method: req.method, path: req.url.split("?")[0]!, reqId: String(req.id) });
     if (status >= 500) req.log.error({ err }, "request failed");
     else req.log.info({ code: body.error.code, status }, "request refused");
+    if (status === 401) void reply.header("www-authenticate", 'Bearer realm="sluice"');
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {

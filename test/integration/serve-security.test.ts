@@ -34,6 +34,7 @@ describe("sluice serve refuses bad requests and keeps answering", () => {
     const none = await post("/api/v1/pipelines/demo/runs", "{}", null);
     expect(none.status).toBe(401);
     expect(none.body.error.code).toBe("SLUICE_UNAUTHENTICATED");
+    expect((await h.request("/api/v1/runs", { role: null })).headers.get("www-authenticate")).toBe('Bearer realm="sluice"');
     const bogus = await h.request("/api/v1/runs", { role: null, headers: { authorization: "Bearer slc_not-a-token" } });
     expect(bogus.status).toBe(401);
     const viewer = await post("/api/v1/pipelines/demo/runs", "{}", "viewer");

@@ -40,6 +40,9 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
     const service = await startService({ workspace: ws, log, ...(values.host ? { host: values.host } : {}) });
     if (values.json) printJson(io, { url: service.url, workspace: config.root });
     else io.out(`sluice serve: listening on ${service.url} (workspace ${config.root}); Ctrl-C stops\n`);
+    if ((await service.server.service.listTokens()).every((t) => t.revokedAt !== null)) {
+      io.err("sluice serve: no tokens yet, so every /api/v1 request is refused. Create one: sluice token create --role operator --name ci\n");
+    }
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       const on = (s: NodeJS.Signals): void => {
         process.off("SIGINT", on);
