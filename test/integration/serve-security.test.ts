@@ -87,6 +87,8 @@ describe("sluice serve refuses bad requests and keeps answering", () => {
       `/api/v1/runs/${runId}/steps/../../../etc/passwd`,
       "/api/v1/models/..%2f..%2fetc",
       "/api/v1/%2e%2e/%2e%2e/etc/passwd",
+      "/api/v1/runs/%E0%A4%A/logs",
+      "/api/v1/runs/%00/logs",
     ];
     for (const path of attempts) {
       const res = await h.raw("GET", path, { role: "viewer" });
