@@ -4,7 +4,7 @@
 //
 //   npm run bench                      full run (≈ 3–5 min on 2 cores), appends to BENCHMARKS.md
 //   npm run bench -- --quick           small sizes, for trying the bench itself; writes nothing
-//   npm run bench -- --only a,c        some sections (a = engine + CLI, b threads, c hashing, d object-hash, e map + command steps, f ML steps, r remote steps on Redis, s shared cache server)
+//   npm run bench -- --only a,c        some sections (a = engine + CLI, b threads, c hashing, d object-hash, e map + command steps, f ML steps, g serve triggers, m model endpoints, r remote steps on Redis, s shared cache server, u studio run page in Chromium)
 //   npm run bench -- --no-write        do not append to BENCHMARKS.md
 import fs from "node:fs";
 import path from "node:path";
@@ -17,11 +17,14 @@ import { loadAverages, machineInfo } from "./lib/machine.ts";
 import { markdownTable, textTable, type Row } from "./lib/report.ts";
 import { fmt, msSince, nowNs } from "./lib/stats.ts";
 import { mlBench } from "./ml.ts";
+import { endpointsBench } from "./endpoints.ts";
 import { objectHashBench } from "./object-hash.ts";
 import { controlFlowBench } from "./control-flow.ts";
 import { threadBench } from "./threads.ts";
+import { serveBench } from "./serve.ts";
 import { remoteBench } from "./remote.ts";
 import { remoteCacheBench } from "./remote-cache.ts";
+import { studioBench } from "./studio.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +34,7 @@ const { values } = parseArgs({
   },
 });
 const quick = values.quick;
-const ALL_SECTIONS = "a,b,c,d,e,f,r,s";
+const ALL_SECTIONS = "a,b,c,d,e,f,g,m,r,s,u";
 const only = new Set((values.only ?? ALL_SECTIONS).split(",").map((s) => s.trim().toLowerCase()));
 // A run of some sections is recorded too, its heading naming them.
 const write = !values["no-write"] && !quick;
@@ -103,6 +106,16 @@ try {
     log(`\nf. ML steps (GBDT median of ${SIZES.trainReps}; scoring and CSV median of ${SIZES.mlReps}, after one warm-up)`);
     rows.push(...(await mlBench(bw, { trainRows: SIZES.trainRows, scoreRows: SIZES.scoreRows, csvRows: SIZES.csvRows, reps: SIZES.mlReps, trainReps: SIZES.trainReps }, log)));
   }
+  if (only.has("g")) {
+    const serve = { durationS: quick ? 2 : 5, rounds: quick ? 1 : 2, connections: 10 };
+    log(`\ng. sluice serve: trigger requests/s vs a bare fastify route (autocannon, ${serve.connections} connections, ${serve.rounds} alternating rounds of ${serve.durationS} s, median)`);
+    rows.push(...(await serveBench(bw, serve, log)));
+  }
+  if (only.has("m")) {
+    const endpoints = { connections: 50, durationS: quick ? 1 : 5, rounds: quick ? 1 : 2 };
+    log(`\nm. model endpoints: score requests/s and p99 vs a bare fastify POST route (autocannon in a worker thread, ${endpoints.connections} connections, ${endpoints.rounds} alternating rounds of ${endpoints.durationS} s, median)`);
+    rows.push(...(await endpointsBench(endpoints, log)));
+  }
   if (only.has("r")) {
     const remote = { steps: quick ? 200 : 1000, reps: quick ? 1 : 3, workerConcurrency: 8, redisUrl: process.env.SLUICE_BENCH_REDIS_URL ?? "redis://127.0.0.1:6379" };
     log(`\nr. ${remote.steps.toLocaleString("en-US")} no-op remote steps on two sluice workers vs raw BullMQ on the same Redis (median of ${remote.reps}, after one warm-up)`);
@@ -112,6 +125,11 @@ try {
     const shared = { steps: quick ? 200 : 1000, blobs: 8, blobMiB: quick ? 1 : 8, reps: quick ? 1 : 3 };
     log(`\ns. fully cached runs served by a turborepo-remote-cache server on loopback vs the local cache (median of ${shared.reps}, after one warm-up)`);
     rows.push(...(await remoteCacheBench(bw, shared, log)));
+  }
+  if (only.has("u")) {
+    const studio = { elements: quick ? 1000 : SIZES.elements, reps: quick ? 2 : 5 };
+    log(`\nu. Studio run page in Chromium, many-models with ${studio.elements.toLocaleString("en-US")} elements (median of ${studio.reps}, after one warm-up)`);
+    rows.push(...(await studioBench(studio, log)));
   }
 } finally {
   bw.remove();
