@@ -82,6 +82,20 @@ describe("sluice serve: runs over HTTP", () => {
     expect(((await again.json()) as { error: { code: string } }).error.code).toBe("SLUICE_RUN_NOT_ACTIVE");
   });
 
+  it("closes cleanly with a run in progress: the run is cancelled and recorded, its event stream ends", async () => {
+    h = await startServe();
+    h.tw.write("block", "");
+    const { runId } = (await (await trigger(h, "gated")).json()) as { runId: string };
+    let closing: Promise<void> | undefined;
+    const events = await readSse(await h.request(`/api/v1/runs/${runId}/events`), (m) => {
+      if (m.event === "step.started" && m.data.stepId === "gate") closing = h!.server.close();
+    });
+    await closing;
+    expect(events.at(-1)!.data).toMatchObject({ type: "run.finished", status: "cancelled" });
+    expect((await h.ws.runs.getRun(runId))!.status).toBe("cancelled");
+    expect((await h.ws.runs.listStepRuns(runId)).find((s) => s.stepId === "gate")!.status).toBe("cancelled");
+  });
+
   it("starts one run for the same Idempotency-Key, sent twice in a row and twice at once", async () => {
     h = await startServe();
     const first = (await (await trigger(h, "demo", {}, { "idempotency-key": "hook-1" })).json()) as { runId: string; reused: boolean };
