@@ -54,6 +54,17 @@ export async function dropPrefix(url: string, prefix: string): Promise<void> {
   }
 }
 
+/** Resolves with the first value `probe()` returns that is not undefined, probing every 10 ms (real state, e.g. Redis). */
+export async function untilValue<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** A free TCP port on loopback. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -3,7 +3,7 @@ import { Queue } from "bullmq";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createTestWorkspace, type TestWorkspace } from "sluice/testing";
 import { runCli, runJson, startCli, until } from "../helpers/cli.ts";
-import { dropPrefix, killWorker, SHARED_REDIS, startWorker, uniquePrefix, type WorkerProcess } from "../helpers/remote.ts";
+import { dropPrefix, killWorker, SHARED_REDIS, startWorker, uniquePrefix, untilValue, type WorkerProcess } from "../helpers/remote.ts";
 import { REMOTE_FILES } from "../fixtures/remote-workspace.ts";
 
 let ws: TestWorkspace;
@@ -114,9 +114,8 @@ describe("remote steps on sluice worker processes", () => {
     expect((JSON.parse(r.stdout) as { status: string }).status).toBe("cancelled");
     const queue = new Queue("slow", { connection: { host: "127.0.0.1", port: 6379 }, prefix });
     try {
-      let failed: Array<{ failedReason: string }> = [];
-      for (let i = 0; failed.length === 0 && i < 500; i++) failed = await queue.getFailed();
-      expect(failed[0]?.failedReason).toMatch(/^SLUICE_RUN_CANCELLED: step "hold" was cancelled by the coordinator while running on worker/);
+      const failed = await untilValue(async () => (await queue.getFailed())[0], "the cancelled job to fail on the worker");
+      expect(failed.failedReason).toMatch(/^SLUICE_RUN_CANCELLED: step "hold" was cancelled by the coordinator while running on worker/);
     } finally {
       await queue.close();
     }
