@@ -162,6 +162,17 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     await expect(p.locator("#live").count()).resolves.toBe(0);
     const { json } = await h.api(`/runs/${runId}`);
     expect(json.run).toMatchObject({ status: "succeeded", trigger: "http", actor: "operator-studio" });
+
+    // Params typed into the form are the run's params.
+    await p.goto(`${h.base}/#/pipelines`);
+    const form = p.locator('form.trigger[data-pipeline="demo"]');
+    await form.locator('input[name="factor"]').fill("7");
+    await form.locator('button[data-action="trigger"]').click();
+    await p.waitForURL((u) => u.hash.startsWith("#/runs/") && u.hash !== `#/runs/${runId}`);
+    await p.locator('#run-status[data-status="succeeded"]').waitFor();
+    const withParams = decodeURIComponent(new URL(p.url()).hash.replace("#/runs/", ""));
+    expect((await h.api(`/runs/${withParams}`)).json.run.params).toEqual({ factor: 7 });
+    await expect(p.locator('#run-dag g.node[data-step="scale"]').getAttribute("data-status")).resolves.toBe("succeeded");
   });
 
   it("compares two breast-cancer runs: their params diff, both sets of final metrics and the training curves overlaid", async () => {
@@ -188,6 +199,17 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     await expect(chart.count()).resolves.toBe(1);
     await expect(chart.locator(".u-legend .u-series").count()).resolves.toBe(3); // x + one line per run
     await screenshot(p, "compare");
+
+    // Why the GBDT trained again: same inputs as the run before, another key, and the param that changed.
+    await p.goto(`${h.base}/#/runs/${runs.bcSlower}`);
+    await p.locator('#run-dag g.node[data-step="train-gbdt"]').click();
+    const explain = p.locator('#step-panel [data-explain="train-gbdt"]');
+    await explain.waitFor();
+    await expect(explain.locator("li").allTextContents()).resolves.toEqual(["same inputs, another cache key: the step's params or code changed", "param run gbdtLearningRate: 0.1 → 0.05"]);
+    await p.locator('#run-dag g.node[data-step="train-logistic"]').click();
+    await p.locator('#step-panel [data-explain="train-logistic"]').waitFor();
+    await expect(p.locator('#step-panel [data-why="train-logistic"]').textContent()).resolves.toContain("Why cached: cache hit");
+    await screenshot(p, "run-explain");
   });
 
   it("shows models with metrics and lineage, and endpoints with their deployments; only an admin gets the traffic and deploy forms", async () => {

@@ -31,18 +31,30 @@ export function countsLabel(counts) {
  * without a new layout.
  */
 export function renderDag(container, { nodes, edges, onSelect, compact = false }) {
-  const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: "LR", nodesep: compact ? 14 : 22, ranksep: compact ? 36 : 54, marginx: 8, marginy: 8 });
-  g.setDefaultEdgeLabel(() => ({}));
   const height = compact ? 34 : 48;
-  for (const n of nodes) {
-    const label = n.kind === "map" ? `${n.label ?? n.id} (map)` : (n.label ?? n.id);
-    const width = Math.max(90, Math.min(260, label.length * 7.4 + 28));
-    g.setNode(n.id, { width, height, label });
+  const layout = (rankdir) => {
+    const g = new dagre.graphlib.Graph();
+    g.setGraph({ rankdir, nodesep: compact ? 14 : 22, ranksep: compact ? 36 : 54, marginx: 8, marginy: 8 });
+    g.setDefaultEdgeLabel(() => ({}));
+    for (const n of nodes) {
+      const label = n.kind === "map" ? `${n.label ?? n.id} (map)` : (n.label ?? n.id);
+      const width = Math.max(90, Math.min(260, label.length * 7.9 + 28));
+      g.setNode(n.id, { width, height, label });
+    }
+    const known = new Set(nodes.map((n) => n.id));
+    for (const [a, b] of edges) if (known.has(a) && known.has(b)) g.setEdge(a, b);
+    dagre.layout(g);
+    return g;
+  };
+  // Left to right reads best; a graph too wide for its box is laid out top to bottom when that
+  // keeps it larger on screen (long chains beside the step panel).
+  let g = layout("LR");
+  const boxWidth = container.clientWidth || (compact ? 1100 : 720);
+  if (g.graph().width > boxWidth && nodes.length <= 400) {
+    const tb = layout("TB");
+    const scale = (x) => Math.min(1, boxWidth / x.graph().width);
+    if (scale(tb) > scale(g) * 1.15 && tb.graph().height < 1400) g = tb;
   }
-  const known = new Set(nodes.map((n) => n.id));
-  for (const [a, b] of edges) if (known.has(a) && known.has(b)) g.setEdge(a, b);
-  dagre.layout(g);
   const { width = 100, height: h = 60 } = g.graph();
   const svg = s("svg", { class: "dag", viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(h)}`, role: "group", "aria-label": "pipeline graph" });
   svg.style.maxWidth = `${Math.ceil(width)}px`;

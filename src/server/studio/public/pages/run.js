@@ -148,7 +148,7 @@ export async function render(view, { params, signal }) {
     }
     const rec = state.get(id) ?? { stepId: id, stepName: id, status: "pending" };
     const base = mapInstance(id)?.base;
-    panelLogs = await stepDetails(panel, { runId, rec, signal, onBack: base ? () => void select(base) : undefined });
+    panelLogs = await stepDetails(panel, { run: state.run, rec, signal, onBack: base ? () => void select(base) : undefined });
   };
 
   const drawDag = () => {

@@ -4,7 +4,7 @@
  * server offers it), its metric curves and its logs. A map step shows its instance counts and a
  * paged, filterable list of instances instead of 10,000 rows at once.
  */
-import { api, hasRoute, seg } from "../api.js";
+import { api, hasRoute, qs, seg } from "../api.js";
 import { metricCharts } from "../chart.js";
 import { countsLabel } from "../dag.js";
 import { badge, fmtDuration, fmtTime, fmtValue, h, mapInstance, notice, replace, shortDigest } from "../dom.js";
@@ -17,18 +17,71 @@ function digests(rec) {
   return entries.map(([k, d]) => h("div", {}, h("code", {}, k), " ", h("span", { class: "mono", title: d }, shortDigest(d))));
 }
 
-/** One explain change (`{ path, old, new }`, `{ kind, … }` or a sentence) as text. */
+/** One explain change (a cache-key component `{ component, … old, new }`, `{ path, old, new }` or a sentence) as text. */
 function changeText(c) {
   if (typeof c === "string") return c;
   if (c.text || c.message) return c.text ?? c.message;
-  if ("path" in c) return `${c.path}: ${fmtValue(c.old)} → ${fmtValue(c.new)}`;
-  return JSON.stringify(c);
+  const what = { code: () => `code ${c.file}`, package: () => `package ${c.name}`, param: () => `param ${c.path}`, input: () => `input ${c.port}`, env: () => `env ${c.name}` }[c.component];
+  const name = what ? what() : (c.path ?? c.component ?? "change");
+  const v = (x) => (typeof x === "string" && x.startsWith("sha256:") ? shortDigest(x) : fmtValue(x ?? null));
+  return `${name}: ${v(c.old)} → ${v(c.new)}`;
+}
+
+const previous = new Map();
+/** The run of the same pipeline started just before `run`, with its steps (or null). */
+function previousRun(run, signal) {
+  if (!previous.has(run.id)) {
+    previous.set(
+      run.id,
+      (async () => {
+        const list = await api(`/runs${qs({ pipeline: run.pipeline, limit: 50 })}`, { signal });
+        const prev = list.find((r) => r.startedAt < run.startedAt || (r.startedAt === run.startedAt && r.id < run.id));
+        return prev ? await api(`/runs/${seg(prev.id)}`, { signal }) : null;
+      })().catch(() => null),
+    );
+  }
+  return previous.get(run.id);
+}
+
+/**
+ * What differs from the pipeline's previous run for this step: its input digests, its cache
+ * key, and the run params. This is what the API's records tell; a server-side explain (the
+ * key's components: code files, packages, params) is shown too when the server offers it.
+ */
+async function diffWithPrevious(run, rec, signal) {
+  const prev = await previousRun(run, signal);
+  if (!prev) return h("p", { class: "muted" }, "No earlier run of this pipeline to compare with.");
+  const before = prev.steps.find((s) => s.stepId === rec.stepId);
+  const items = [];
+  if (!before) items.push(`the step was not in run ${prev.run.id}`);
+  else {
+    for (const port of [...new Set([...Object.keys(before.inputs ?? {}), ...Object.keys(rec.inputs ?? {})])].sort()) {
+      const a = before.inputs?.[port] ?? null;
+      const b = rec.inputs?.[port] ?? null;
+      if (a !== b) items.push(changeText({ component: "input", port, old: a, new: b }));
+    }
+    if (before.cacheKey && rec.cacheKey && before.cacheKey !== rec.cacheKey && items.length === 0) items.push("same inputs, another cache key: the step's params or code changed");
+    if (before.cacheKey && before.cacheKey === rec.cacheKey) items.push(`same cache key as in run ${prev.run.id} (${before.status})`);
+  }
+  const pa = prev.run.params ?? {};
+  const pb = run.params ?? {};
+  for (const k of [...new Set([...Object.keys(pa), ...Object.keys(pb)])].sort()) {
+    if (JSON.stringify(pa[k]) !== JSON.stringify(pb[k])) items.push(changeText({ component: "param", path: `run ${k}`, old: pa[k], new: pb[k] }));
+  }
+  return h(
+    "div",
+    { class: "explain", "data-explain": rec.stepId },
+    h("div", { class: "muted" }, "Since run ", h("a", { href: `#/runs/${encodeURIComponent(prev.run.id)}` }, h("code", {}, prev.run.id)), ":"),
+    items.length ? h("ul", { class: "changes" }, items.map((t) => h("li", {}, t))) : h("p", { class: "muted" }, "nothing differs in the recorded inputs and params."),
+  );
 }
 
 /** The "why" box: the recorded reason, plus the explain diff when the server has that route. */
-async function whyBox(runId, rec, signal) {
+async function whyBox(run, rec, signal) {
+  const runId = run.id;
   const box = h("div", { class: "why", "data-why": rec.stepId }, h("strong", {}, rec.status === "cached" ? "Why cached: " : rec.status === "skipped" ? "Why skipped: " : "Why it ran: "), rec.reason ?? "no reason recorded");
   if (rec.cacheKey) box.append(h("div", { class: "muted mono" }, `cache key ${shortDigest(rec.cacheKey)}`));
+  if (run.pipeline && ["succeeded", "failed", "cached"].includes(rec.status)) box.append(await diffWithPrevious(run, rec, signal));
   if (await hasRoute("get", "/api/v1/runs/{id}/steps/{step}/explain")) {
     try {
       const ex = await api(`/runs/${seg(runId)}/steps/${seg(rec.stepId)}/explain`, { signal });
@@ -57,7 +110,8 @@ export function appendLog(pre, l) {
 }
 
 /** Details of one step record (a plain step or one map instance). */
-export async function stepDetails(panel, { runId, rec, signal, onBack }) {
+export async function stepDetails(panel, { run, rec, signal, onBack }) {
+  const runId = run.id;
   const charts = h("div", { class: "charts" });
   const logs = h("div", {}, notice("Loading logs…"));
   replace(
@@ -76,7 +130,7 @@ export async function stepDetails(panel, { runId, rec, signal, onBack }) {
       h("dt", {}, "inputs"), h("dd", {}, digests(rec.inputs)),
       h("dt", {}, "outputs"), h("dd", {}, digests(rec.outputs)),
     ),
-    await whyBox(runId, rec, signal),
+    await whyBox(run, rec, signal),
     rec.error ? h("p", { class: "notice error" }, h("strong", {}, rec.error.code ?? "error"), ": ", rec.error.message ?? "") : null,
     h("h3", {}, "Metrics"),
     charts,
@@ -125,7 +179,7 @@ export function mapDetails(panel, { rec, instances, total, onPick }) {
   const keyInput = h("input", { type: "search", name: "instance-key", placeholder: "key" });
   keyInput.addEventListener("input", () => ((filter.key = keyInput.value), (filter.page = 0), draw()));
   const details = h("details", { class: "instances-box" }, h("summary", {}, `Instances (${instances.length})`), h("div", { class: "filters" }, h("label", {}, "status", statusSel), h("label", {}, "key", keyInput)), tableBox, pager);
-  details.addEventListener("toggle", () => details.open && draw(), { once: true });
+  draw(); // one page (50 rows) however many instances
   replace(
     panel,
     h("h2", {}, h("code", {}, rec?.stepId ?? "map"), " ", badge(rec?.status ?? "pending"), " ", h("span", { class: "muted" }, "map")),
