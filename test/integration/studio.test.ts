@@ -270,6 +270,24 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     await h.server.runs.get(running.json.runId)!.done;
   });
 
+  it("serves its pages and the vendored dagre and uPlot itself (no CDN), and nothing outside its folder", async () => {
+    const get = async (p: string): Promise<{ status: number; type: string; body: string }> => {
+      const res = await fetch(h.base + p);
+      return { status: res.status, type: res.headers.get("content-type") ?? "", body: await res.text() };
+    };
+    const index = await get("/");
+    expect(index).toMatchObject({ status: 200, type: expect.stringMatching(/^text\/html/) });
+    for (const p of ["/app.js", "/style.css", "/pages/run.js", "/vendor/dagre.js", "/vendor/uplot.js", "/vendor/uplot.css"]) expect((await get(p)).status, p).toBe(200);
+    expect((await get("/vendor/dagre.js")).body).toContain("export{");
+    for (const p of ["/../package.json", "/..%2fpackage.json", "/vendor/..%2f..%2fpackage.json", "/pages/..%2f..%2fstudio-routes.ts", "/nothing.js"]) {
+      expect((await get(p)).status, p).toBe(404);
+    }
+    const scripts = [index.body, ...(await Promise.all(["/app.js", "/api.js", "/dag.js", "/chart.js", "/pages/run.js"].map(async (p) => (await get(p)).body)))];
+    const urls = scripts.flatMap((b) => b.match(/https?:\/\/[^\s"'`)]+/g) ?? []);
+    expect(urls.filter((u) => u !== "http://www.w3.org/2000/svg")).toEqual([]);
+    await expect(h.api("/whoami", { role: "operator" })).resolves.toEqual({ status: 200, json: { name: "operator-studio", role: "operator" } });
+  });
+
   it("is usable on a narrow window in dark mode: nothing overflows sideways", async () => {
     const p = await page("operator", `#/runs/${runs.mixed}`, { width: 390, height: 800, dark: true });
     await p.locator("#run-dag g.node").first().waitFor();
