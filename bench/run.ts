@@ -112,8 +112,8 @@ try {
     rows.push(...(await serveBench(bw, serve, log)));
   }
   if (only.has("m")) {
-    const endpoints = { connections: 50, durationS: quick ? 1 : 5, rounds: quick ? 1 : 2 };
-    log(`\nm. model endpoints: score requests/s and p99 vs a bare fastify POST route (autocannon in a worker thread, ${endpoints.connections} connections, ${endpoints.rounds} alternating rounds of ${endpoints.durationS} s, median)`);
+    const endpoints = { connections: 50, durationS: 1, rounds: quick ? 2 : 8 };
+    log(`\nm. model endpoints: score requests/s and p99 vs a bare fastify POST route (autocannon in a worker thread, ${endpoints.connections} connections, ${endpoints.rounds} alternating slices of ${endpoints.durationS} s each, median)`);
     rows.push(...(await endpointsBench(endpoints, log)));
   }
   if (only.has("r")) {
