@@ -137,23 +137,32 @@ describe("model endpoints over real HTTP on loopback (createServer, bearer token
     expect(prom).toContain("sluice_endpoint_request_duration_seconds_bucket");
   });
 
-  it("moves traffic to 0/100 while 32 clients keep scoring: every request gets 200, the change is audited, and all later requests go to green", async () => {
-    const statuses: number[] = [];
-    const served: string[] = [];
-    let change: Promise<Answer> | undefined;
+  it("moves traffic to 0/100 while 32 clients keep scoring: every request gets 200, the change is audited, and all requests sent after it go to green", async () => {
+    type Phase = "before" | "changing" | "after";
+    let phase: Phase = "before";
+    const answers: Array<{ started: Phase; ended: Phase; status: number; deployment: string }> = [];
+    let startedAfter = 0;
+    let changed: Answer | undefined;
     await Promise.all(Array.from({ length: 32 }, async () => {
-      while (!(change && served.length >= 1500)) {
-        const r = await score([data.rows[served.length % 150]!]);
-        statuses.push(r.status);
-        served.push(r.body.deployment);
-        if (served.length === 300) change = call("PUT", "/api/v1/endpoints/flowers/traffic", { role: "admin", body: { shares: { blue: 0, green: 100 } } });
+      while (!(phase === "after" && startedAfter >= 300)) {
+        const started = phase;
+        if (started === "after") startedAfter++;
+        const r = await score([data.rows[answers.length % 150]!]);
+        answers.push({ started, ended: phase, status: r.status, deployment: r.body.deployment });
+        if (answers.length === 300) {
+          phase = "changing";
+          void call("PUT", "/api/v1/endpoints/flowers/traffic", { role: "admin", body: { shares: { blue: 0, green: 100 } } }).then((a) => {
+            changed = a;
+            phase = "after";
+          });
+        }
       }
     }));
-    const changed = await change!;
-    expect(changed.status).toBe(200);
-    expect(statuses.every((s) => s === 200)).toBe(true);
-    expect(served.slice(0, 300).filter((d) => d === "blue").length).toBeGreaterThan(240);
-    expect(served.slice(-300).every((d) => d === "green")).toBe(true);
+    expect(changed!.status).toBe(200);
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(answers.filter((a) => a.started !== "after" && a.ended !== "before").length).toBeGreaterThan(0);
+    expect(answers.filter((a) => a.started === "before").filter((a) => a.deployment === "blue").length).toBeGreaterThan(240);
+    expect(answers.filter((a) => a.started === "after").every((a) => a.deployment === "green")).toBe(true);
     const audit = await server.service.listAudit({ limit: 20 });
     expect(audit.find((a) => a.action === "endpoint.traffic")).toMatchObject({ actor: names.admin, target: "endpoint/flowers", result: "ok" });
     const denied = await call("PUT", "/api/v1/endpoints/flowers/traffic", { role: "operator", body: { shares: { blue: 100, green: 0 } } });

@@ -104,46 +104,58 @@ describe("EndpointService with real onnxruntime-node sessions (iris logistic v1 
     expect(green).toBeLessThan(140);
   });
 
-  it("moves 0/100 under load: requests in flight during the change all succeed, and every request after it goes to green", async () => {
-    service = await open({ random: createRng(3).next });
-    const results: string[] = [];
-    let stop = false;
-    let switched: Promise<unknown> | undefined;
-    const client = async (): Promise<void> => {
-      while (!stop) {
-        const r = await service.score("flowers", [data.rows[results.length % 150]!]);
-        results.push(r.deployment);
-        // The change starts while the other 31 clients have requests in flight.
-        if (results.length === 500) switched = service.setTraffic("flowers", { shares: { blue: 0, green: 100 } });
-        if (switched && results.length >= 2000) stop = true;
+  /**
+   * Keeps `clients` scoring until `change` (started after `startAt` answers) has resolved and
+   * `after` requests have started after it. Each answer notes the phase its request started and
+   * ended in: before the change, while it was pending, or after it resolved.
+   */
+  async function underLoad<T>(clients: number, startAt: number, after: number, change: () => Promise<T>) {
+    type Phase = "before" | "changing" | "after";
+    let phase: Phase = "before";
+    let result: T | undefined;
+    const answers: Array<{ started: Phase; ended: Phase; deployment: string }> = [];
+    let startedAfter = 0;
+    await Promise.all(Array.from({ length: clients }, async () => {
+      while (!(phase === "after" && startedAfter >= after)) {
+        const started = phase;
+        if (started === "after") startedAfter++;
+        const r = await service.score("flowers", [data.rows[answers.length % 150]!]);
+        answers.push({ started, ended: phase, deployment: r.deployment });
+        if (answers.length === startAt) {
+          phase = "changing";
+          void change().then((v) => {
+            result = v;
+            phase = "after";
+          });
+        }
       }
-    };
-    await Promise.all(Array.from({ length: 32 }, client));
-    const info = await switched!;
-    expect(results.length).toBeGreaterThanOrEqual(2000);
-    expect(results.slice(0, 500).filter((d) => d === "blue").length).toBeGreaterThan(400);
-    expect(results.slice(-500).every((d) => d === "green")).toBe(true);
-    expect(info).toMatchObject({ deployments: [{ deployment: "blue", trafficPercent: 0 }, { deployment: "green", trafficPercent: 100 }] });
+    }));
+    return { answers, result: result!, overlapping: answers.filter((a) => a.started !== "after" && a.ended !== "before").length };
+  }
+
+  it("moves 0/100 under load: requests in flight during the change all succeed, and every request started after it goes to green", async () => {
+    service = await open({ random: createRng(3).next });
+    const { answers, result, overlapping } = await underLoad(32, 500, 500, () => service.setTraffic("flowers", { shares: { blue: 0, green: 100 } }));
+    expect(overlapping).toBeGreaterThan(0);
+    expect(answers.filter((a) => a.started === "before").filter((a) => a.deployment === "blue").length).toBeGreaterThan(400);
+    const later = answers.filter((a) => a.started === "after");
+    expect(later.length).toBeGreaterThanOrEqual(500);
+    expect(later.every((a) => a.deployment === "green")).toBe(true);
+    expect(result).toMatchObject({ deployments: [{ deployment: "blue", trafficPercent: 0 }, { deployment: "green", trafficPercent: 100 }] });
     expect((await sw.ws.models.listDeployments("flowers")).map((d) => d.trafficPercent)).toEqual([0, 100]);
     const stats = (await service.get("flowers")).deployments.map((d) => d.stats);
-    expect(stats[0]!.requests + stats[1]!.requests).toBe(results.length);
+    expect(stats[0]!.requests + stats[1]!.requests).toBe(answers.length);
     expect(stats.every((s) => s.errors === 0)).toBe(true);
   });
 
   it("deploys a version no session has loaded yet while 16 clients score: it loads before the swap and no request fails", async () => {
     await deploy("flowers", [{ deployment: "blue", version: v1, trafficPercent: 100 }]);
     service = await open();
-    const served: string[] = [];
-    let change: Promise<unknown> | undefined;
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (!(change && served.length >= 1000)) {
-        served.push((await service.score("flowers", [data.rows[served.length % 150]!])).deployment);
-        if (served.length === 200) change = service.setTraffic("flowers", { deployments: [{ deployment: "blue", model: "iris", version: v1, trafficPercent: 0 }, { deployment: "green", model: "iris", version: v2, trafficPercent: 100 }] });
-      }
-    }));
-    await change;
-    expect(served.slice(0, 200).every((d) => d === "blue")).toBe(true);
-    expect(served.slice(-200).every((d) => d === "green")).toBe(true);
+    const change = () => service.setTraffic("flowers", { deployments: [{ deployment: "blue", model: "iris", version: v1, trafficPercent: 0 }, { deployment: "green", model: "iris", version: v2, trafficPercent: 100 }] });
+    const { answers, overlapping } = await underLoad(16, 200, 300, change);
+    expect(overlapping).toBeGreaterThan(0);
+    expect(answers.filter((a) => a.started === "before").every((a) => a.deployment === "blue")).toBe(true);
+    expect(answers.filter((a) => a.started === "after").every((a) => a.deployment === "green")).toBe(true);
     expect((await service.get("flowers")).deployments.map((d) => [d.deployment, d.stats.errors])).toEqual([["blue", 0], ["green", 0]]);
   });
 
