@@ -65,7 +65,8 @@ interface TokensTable {
 }
 
 interface AuditLogTable {
-  seq: Generated<IntColumn>;
+  /** Read back with `Number()`: PostgreSQL returns bigint as a string. */
+  seq: Generated<number>;
   ts: IntColumn;
   actor: string;
   action: string;
