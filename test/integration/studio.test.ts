@@ -27,6 +27,8 @@ beforeAll(async () => {
   // An endpoint serving the registered model, for the endpoints page.
   const dep = await h.api("/endpoints/bc/traffic", { role: "admin", method: "PUT", body: { deployments: [{ deployment: "blue", model: "breast-cancer", version: 1, trafficPercent: 100 }] } });
   expect(dep.status, JSON.stringify(dep.json)).toBe(200);
+  const scored = await h.api("/endpoints/bc/score", { role: "operator", method: "POST", body: { rows: [Array(30).fill(0.5), Array(30).fill(1)] } });
+  expect(scored.status, JSON.stringify(scored.json)).toBe(200);
 }, 240_000);
 
 afterAll(async () => {
@@ -173,6 +175,19 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     const withParams = decodeURIComponent(new URL(p.url()).hash.replace("#/runs/", ""));
     expect((await h.api(`/runs/${withParams}`)).json.run.params).toEqual({ factor: 7 });
     await expect(p.locator('#run-dag g.node[data-step="scale"]').getAttribute("data-status")).resolves.toBe("succeeded");
+
+    // An operator cancels a running run from its page; the page shows it cancelled.
+    h.tw.write("block", "");
+    h.tw.write("data/input.txt", "lines for a run that is cancelled\n");
+    await p.goto(`${h.base}/#/pipelines`);
+    await p.locator('form.trigger[data-pipeline="gated"] button[data-action="trigger"]').click();
+    await p.waitForURL((u) => u.hash.startsWith("#/runs/") && u.hash !== `#/runs/${runId}` && u.hash !== `#/runs/${withParams}`);
+    await p.locator('#run-dag g.node[data-step="gate"][data-status="running"]').waitFor();
+    await p.locator('#cancel-run[data-action="cancel"]').click();
+    await p.locator('#run-status[data-status="cancelled"]').waitFor();
+    await p.locator('#run-dag g.node[data-step="gate"][data-status="cancelled"]').waitFor();
+    await screenshot(p, "run-cancelled");
+    fs.rmSync(h.tw.path("block"));
   });
 
   it("compares two breast-cancer runs: their params diff, both sets of final metrics and the training curves overlaid", async () => {
@@ -223,6 +238,8 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     const ep = admin.locator('section.endpoint[data-endpoint="bc"]');
     await ep.locator('tr[data-deployment="blue"]').waitFor();
     await expect(ep.locator('tr[data-deployment="blue"] [data-field="traffic"]').textContent()).resolves.toBe("100%");
+    await expect(ep.locator('tr[data-deployment="blue"] [data-field="requests"]').textContent()).resolves.toBe("1");
+    await expect(ep.locator('tr[data-deployment="blue"] [data-field="p99"]').textContent()).resolves.toMatch(/^≤ [0-9.]+ ms$/);
     await expect(ep.locator('button[data-action="traffic"]').count()).resolves.toBe(1);
     await expect(ep.locator('button[data-action="deploy"]').count()).resolves.toBe(1);
     await screenshot(admin, "endpoints-admin");
