@@ -86,14 +86,25 @@ export class ActionCache {
 
   /** The entry for a key, or undefined. A local miss is looked up in the remote cache, and a hit there recorded here. */
   get(key: CacheKey): ActionHit | undefined {
-    const pre = this.#preloaded?.get(key);
-    if (pre) return pre;
-    const row = this.#get.get(key) as { outputs: string; created_at: number } | undefined;
-    if (row) return { key, outputs: JSON.parse(row.outputs), createdAt: row.created_at };
+    const local = this.getLocal(key);
+    if (local) return local;
     const shared = this.#remote?.fetchEntry(key);
     if (!shared) return undefined;
     this.#record(shared);
     return { key, outputs: shared.outputs, createdAt: shared.createdAt };
+  }
+
+  /** The entry for a key in this cache only (never asks the remote cache). */
+  getLocal(key: CacheKey): ActionHit | undefined {
+    const pre = this.#preloaded?.get(key);
+    if (pre) return pre;
+    const row = this.#get.get(key) as { outputs: string; created_at: number } | undefined;
+    return row && { key, outputs: JSON.parse(row.outputs), createdAt: row.created_at };
+  }
+
+  /** Records an entry fetched (and verified) from the remote cache; it is not shared back. */
+  putFetched(e: ActionEntry): void {
+    this.#record(e);
   }
 
   /** Records (or replaces, after `--force`) an entry, and shares it with the remote cache. */

@@ -17,6 +17,7 @@ import { GroupCommit, openCacheDb, type CacheDb } from "../store/cache-db.ts";
 import { Claims, isProcessAlive } from "../store/claims.ts";
 import { INLINE_MAX_BYTES, LocalCas } from "../store/local-cas.ts";
 import { openRemoteCache, type RemoteCache } from "../store/remote-cache/index.ts";
+import { prefetchFromRemote } from "./remote-prefetch.ts";
 import { createPostgresStores, createSqliteStores, type ModelRegistry, type ModelVersion, type RunRecord, type RunStore, type ScheduleLedger, type Trigger } from "../store/run-store/index.ts";
 import type { ModelsClient, ModelVersionInfo } from "../define/index.ts";
 import type { AttemptContext } from "../scheduler/index.ts";
@@ -250,6 +251,11 @@ export class Workspace {
     const sinks: EventSink[] = [recorder.sink, (e) => log.debug({ event: e }, "run event")];
     if (opts.onEvent) sinks.push(opts.onEvent);
     const emit = fanOut(sinks, (err) => log.error({ err }, "event consumer threw"));
+    if (this.remoteCache) {
+      // Batched warm-up from the shared cache; a problem here (a missing input, a module that does
+      // not load) is left for the run itself to report, as it does without a cache server.
+      await prefetchFromRemote(plan, this.#services(claims), this.remoteCache, { force: opts.force }).catch((err: unknown) => log.debug({ err }, "remote cache prefetch skipped"));
+    }
     const coordinator = new RunCoordinator({
       ...this.#services(claims),
       plan, runId, emit,

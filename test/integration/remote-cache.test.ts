@@ -91,6 +91,18 @@ describe("shared remote cache (real turborepo-remote-cache server on loopback)",
     expect(b.warnings()).toEqual([]);
   }, 60_000);
 
+  it("warms an empty local cache in a few batched rounds, one per layer of the graph, not one per step", async () => {
+    const team = newTeam();
+    const a = await machine(team);
+    await a.ws.run(await a.ws.load("wide"));
+    const b = await machine(team);
+    const r = await b.ws.run(await b.ws.load("wide"));
+    expect(r.steps.map((s) => s.status)).toEqual(Array(22).fill("cached"));
+    expect(b.ran()).toEqual([]);
+    // Three layers (load; normalize; 20 scale steps): entries then objects for each.
+    expect(b.ws.remoteCache!.stats).toMatchObject({ entryHits: 22, fetchRounds: 6 });
+  }, 60_000);
+
   it("a step that reruns on the second machine reads its folder input fetched from the server", async () => {
     const team = newTeam();
     await (await machine(team)).run();

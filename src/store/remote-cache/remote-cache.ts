@@ -40,6 +40,8 @@ export interface RemoteCacheStats {
   artifactsPresent: number;
   /** Entries not shared: queue full, server unavailable, or a local object gone before upload. */
   uploadsDropped: number;
+  /** Blocking requests to the server thread (each fetches up to 8 artifacts at a time). */
+  fetchRounds: number;
   /** Why the server was last declared unavailable (null while it answers). */
   unavailable: string | null;
 }
@@ -73,7 +75,7 @@ function fileStartsLikeManifest(path: string): boolean {
 export class RemoteCache implements CasRemote, ActionCacheRemote {
   readonly stats: RemoteCacheStats = {
     entryHits: 0, entryMisses: 0, objectsFetched: 0, rejectedEntries: 0, corruptObjects: 0,
-    entriesUploaded: 0, artifactsPut: 0, artifactsPresent: 0, uploadsDropped: 0, unavailable: null,
+    entriesUploaded: 0, artifactsPut: 0, artifactsPresent: 0, uploadsDropped: 0, fetchRounds: 0, unavailable: null,
   };
   readonly #o: RemoteCacheOptions;
   readonly #log: Logger;
@@ -84,6 +86,8 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
   #pumpScheduled = false;
   #down: string | undefined;
   #warnedFull = false;
+  /** Artifacts this run found missing, rejected or damaged: not asked for again until the next run. */
+  readonly #missed = new Set<string>();
 
   constructor(opts: RemoteCacheOptions) {
     this.#o = opts;
@@ -99,6 +103,7 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
   startRun(): void {
     this.#down = undefined;
     this.#warnedFull = false;
+    this.#missed.clear();
   }
 
   fetchObjects(digests: readonly Digest[], cas: LocalCas): ReadonlySet<Digest> {
@@ -106,9 +111,10 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
     const want: Digest[] = [];
     for (const d of new Set(digests)) {
       if (cas.localCheck(d) === "ok") have.add(d);
-      else want.push(d);
+      else if (!this.#missed.has(casName(d))) want.push(d);
     }
     if (want.length === 0 || this.#down) return have;
+    this.stats.fetchRounds++;
     const results = this.#o.client.fetch(want.map(casName));
     const down = results.find((r) => r.status === "unavailable");
     if (down) {
@@ -117,6 +123,7 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
     }
     want.forEach((d, i) => {
       if (this.#adopt(d, results[i]!, cas)) have.add(d);
+      else if (!this.#down) this.#missed.add(casName(d));
     });
     return have;
   }
@@ -152,34 +159,59 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
   }
 
   fetchEntry(key: CacheKey): ActionEntry | undefined {
+    return this.fetchEntries([key]).get(key);
+  }
+
+  /**
+   * Fetches many entries in one blocking round (8 requests at a time), then every output object
+   * they name in another: a verified entry is returned only when all its outputs are now stored
+   * locally. Entries missing, rejected or incomplete are left out (with a warning for the latter two).
+   */
+  fetchEntries(keys: readonly CacheKey[]): Map<CacheKey, ActionEntry> {
+    const out = new Map<CacheKey, ActionEntry>();
     const cas = this.#cas;
-    if (this.#down || !cas) return undefined;
-    const [r] = this.#o.client.fetch([acName(key)]);
-    if (r!.status === "unavailable") {
-      this.#markDown(r!.reason);
-      return undefined;
+    keys = [...new Set(keys)].filter((k) => !this.#missed.has(acName(k)));
+    if (this.#down || !cas || keys.length === 0) return out;
+    this.stats.fetchRounds++;
+    const results = this.#o.client.fetch(keys.map(acName));
+    const down = results.find((r) => r.status === "unavailable");
+    if (down) {
+      this.#markDown(down.reason);
+      return out;
     }
-    if (r!.status === "miss") {
+    const opened: ActionEntry[] = [];
+    keys.forEach((key, i) => {
+      const r = results[i]!;
+      if (r.status !== "hit") {
+        this.stats.entryMisses++;
+        this.#missed.add(acName(key));
+        return;
+      }
+      const bytes = "path" in r ? readFileSync(r.path) : Buffer.from(r.bytes);
+      if ("path" in r) rmSync(r.path, { force: true });
+      const o = openEntry(bytes, key, this.#o.signingKey);
+      if (o.ok) opened.push(o.entry);
+      else {
+        this.#missed.add(acName(key));
+        this.stats.rejectedEntries++;
+        this.#log.warn({ key, artifact: acName(key), why: o.why }, "remote cache entry rejected (its signature does not verify under SLUICE_REMOTE_CACHE_SIGNING_KEY): the step reruns");
+      }
+    });
+    const got = this.fetchObjects(opened.flatMap((e) => Object.values(e.outputs)), cas);
+    for (const e of opened) {
+      const missing = Object.values(e.outputs).filter((d) => !got.has(d));
+      if (missing.length === 0) {
+        this.stats.entryHits++;
+        out.set(e.key, e);
+        continue;
+      }
+      if (!this.#down) {
+        this.#log.warn({ key: e.key, missing }, "remote cache entry names outputs the server cannot supply intact: the step reruns");
+        this.#missed.add(acName(e.key));
+      }
       this.stats.entryMisses++;
-      return undefined;
     }
-    const bytes = "path" in r! ? readFileSync(r.path) : Buffer.from((r as { bytes: Uint8Array }).bytes);
-    if ("path" in r!) rmSync(r.path, { force: true });
-    const opened = openEntry(bytes, key, this.#o.signingKey);
-    if (!opened.ok) {
-      this.stats.rejectedEntries++;
-      this.#log.warn({ key, artifact: acName(key), why: opened.why }, "remote cache entry rejected (its signature does not verify under SLUICE_REMOTE_CACHE_SIGNING_KEY): the step reruns");
-      return undefined;
-    }
-    const outputs = Object.values(opened.entry.outputs);
-    const got = this.fetchObjects(outputs, cas);
-    if (!outputs.every((d) => got.has(d))) {
-      if (!this.#down) this.#log.warn({ key, missing: outputs.filter((d) => !got.has(d)) }, "remote cache entry names outputs the server cannot supply intact: the step reruns");
-      this.stats.entryMisses++;
-      return undefined;
-    }
-    this.stats.entryHits++;
-    return opened.entry;
+    return out;
   }
 
   publish(entry: ActionEntry): void {
