@@ -3,3 +3,4 @@ export { createServer, openServiceStore, DEFAULT_BODY_LIMIT_BYTES, type CreateSe
 export { RunManager, LiveRun, type LaunchOptions, type StartedRun, type NumberedEvent, type RunManagerOptions } from "./run-manager.ts";
 export { hashToken, newToken, isRole, type Access } from "./access.ts";
 export { ROLES, type Actor, type AuditEntry, type PreHandler, type Role, type RouteGroup, type ServerContext } from "./context.ts";
+export { startService, type RunningService, type StartServiceOptions } from "./start-service.ts";
