@@ -10,14 +10,17 @@ import type { Registry } from "prom-client";
 import { encodeTable, decodeTable, type Table } from "../artifacts/index.ts";
 import { SluiceError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Deployment, DeploymentSpec, ModelRegistry } from "../store/run-store/index.ts";
+import type { Deployment, ModelRegistry } from "../store/run-store/index.ts";
 import { BatchJobs, type BatchJob, type BatchSource } from "./batch-jobs.ts";
 import { scoreTable } from "./batch-score.ts";
 import { resolveBatchSource } from "./batch-source.ts";
 import { EndpointMetrics, type DeploymentStats } from "./endpoint-metrics.ts";
 import { ModelCache, type ModelBytesSource } from "./model-cache.ts";
 import type { Prediction } from "./model-io.ts";
+import { rowGetter } from "./request-rows.ts";
 import { createRoutingTable, deploymentsFingerprint, routeAt, stickyPoint, type Route, type RoutingTable } from "./routing.ts";
+import { ShadowMirror } from "./shadows.ts";
+import { planTraffic, type TrafficChange } from "./traffic-plan.ts";
 
 /** What the service needs, passed in. */
 export interface EndpointServiceOptions {
@@ -73,14 +76,6 @@ export interface EndpointInfo {
   readonly deployments: DeploymentInfo[];
 }
 
-/** A change of an endpoint's traffic: new shares of existing deployments, or the whole set. */
-export interface TrafficChange {
-  /** Deployment name → whole percent; deployments left out keep their share. */
-  readonly shares?: Readonly<Record<string, number>>;
-  /** Replaces every deployment (deploys other versions); an empty list removes the endpoint. */
-  readonly deployments?: readonly DeploymentSpec[];
-}
-
 const MISS_REFRESH_MS = 1000;
 
 /** The serving side of the model registry (see the module comment). */
@@ -93,8 +88,7 @@ export class EndpointService {
   #tables = new Map<string, RoutingTable>();
   readonly #draining = new Set<RoutingTable>();
   #updates: Promise<unknown> = Promise.resolve();
-  #pendingShadows = 0;
-  readonly #shadowWaiters: Array<() => void> = [];
+  readonly #shadows: ShadowMirror;
   #lastMissRefresh = Number.NEGATIVE_INFINITY;
   #timer: NodeJS.Timeout | undefined;
 
@@ -104,6 +98,7 @@ export class EndpointService {
     this.#cache = new ModelCache(opts.cas, this.#log, { microBatch: this.#o.microBatch });
     this.#metrics = new EndpointMetrics(opts.metrics);
     this.#jobs = new BatchJobs({ clock: this.#o.clock, log: this.#log, maxJobs: this.#o.maxJobs });
+    this.#shadows = new ShadowMirror({ metrics: this.#metrics, log: this.#log, maxPending: this.#o.maxPendingShadows, release: (t) => this.#release(t) });
   }
 
   /** Loads every endpoint's deployments and sessions; starts the periodic registry refresh. */
@@ -162,14 +157,14 @@ export class EndpointService {
     if (table) this.#tables.set(endpoint, table);
     else this.#tables.delete(endpoint);
     if (old) this.#draining.add(old);
-    this.#log.info({ endpoint, deployments: table ? [...table.primary, ...table.shadows].map((r) => `${r.deployment.deployment}:${r.deployment.trafficPercent}${r.deployment.shadow ? " (shadow)" : ""}`) : [] }, "endpoint routing updated");
+    this.#log.info({ endpoint, deployments: table ? table.routes.map((r) => `${r.deployment.deployment}:${r.deployment.trafficPercent}${r.deployment.shadow ? " (shadow)" : ""}`) : [] }, "endpoint routing updated");
   }
 
   /** Releases sessions no table (current or still draining) uses. */
   async #collect(): Promise<void> {
     for (const t of this.#draining) if (t.inFlight === 0) this.#draining.delete(t);
     const keep = new Set<string>();
-    for (const t of [...this.#tables.values(), ...this.#draining]) for (const r of [...t.primary, ...t.shadows]) keep.add(r.model.digest);
+    for (const t of [...this.#tables.values(), ...this.#draining]) for (const r of t.routes) keep.add(r.model.digest);
     await this.#cache.retain(keep);
   }
 
@@ -215,47 +210,14 @@ export class EndpointService {
       throw err;
     } finally {
       this.#metrics.observe(endpoint, d.deployment, "primary", outcome, rows.length, performance.now() - started);
-      for (const s of mirrors) this.#mirror(table, s, rows);
+      for (const s of mirrors) this.#shadows.mirror(table, s, rows);
       this.#release(table);
     }
   }
 
-  /** Sends a copy of a request to a shadow deployment on a later turn of the event loop. */
-  #mirror(table: RoutingTable, shadow: Route, rows: readonly unknown[]): void {
-    const { endpoint } = table;
-    const d = shadow.deployment;
-    if (this.#pendingShadows >= this.#o.maxPendingShadows) {
-      this.#metrics.dropped(endpoint, d.deployment);
-      return;
-    }
-    this.#pendingShadows++;
-    table.inFlight++;
-    setImmediate(() => {
-      const started = performance.now();
-      Promise.resolve()
-        .then(() => shadow.model.score(rows.length, rowGetter(rows, shadow, endpoint), `endpoint "${endpoint}" › shadow "${d.deployment}"`))
-        .then(
-          (predictions) => {
-            this.#metrics.observe(endpoint, d.deployment, "shadow", "ok", rows.length, performance.now() - started);
-            this.#log.info({ endpoint, deployment: d.deployment, model: d.model, version: d.version, predictions }, "shadow answered");
-          },
-          (err: unknown) => {
-            this.#metrics.observe(endpoint, d.deployment, "shadow", (err as SluiceError).code === "SLUICE_DATA_INVALID" ? "invalid" : "error", rows.length, performance.now() - started);
-            this.#log.warn({ endpoint, deployment: d.deployment, err }, "shadow failed");
-          },
-        )
-        .finally(() => {
-          this.#pendingShadows--;
-          this.#release(table);
-          if (this.#pendingShadows === 0) for (const wake of this.#shadowWaiters.splice(0)) wake();
-        });
-    });
-  }
-
   /** Resolves when no shadow copy is pending (tests and shutdown wait on it). */
   shadowsSettled(): Promise<void> {
-    if (this.#pendingShadows === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#shadowWaiters.push(resolve));
+    return this.#shadows.settled();
   }
 
   /** Every endpoint with its deployments, shares and stats, by name. */
@@ -269,19 +231,16 @@ export class EndpointService {
   }
 
   #info(table: RoutingTable): EndpointInfo {
-    const routes = [...table.primary, ...table.shadows];
-    const all = JSON.parse(table.fingerprint) as Array<[string, string, number, number, boolean]>;
-    const byName = new Map(routes.map((r) => [r.deployment.deployment, r]));
     return {
       endpoint: table.endpoint,
-      deployments: all.map(([deployment, model, version, trafficPercent, shadow]) => ({
-        deployment,
-        model,
-        version,
-        trafficPercent,
-        shadow,
-        columns: byName.get(deployment)?.model.io.columns.map((c) => ({ name: c.name, type: c.type, width: c.width })) ?? [],
-        stats: this.#metrics.snapshot(table.endpoint, deployment),
+      deployments: table.routes.map(({ deployment: d, model }) => ({
+        deployment: d.deployment,
+        model: d.model,
+        version: d.version,
+        trafficPercent: d.trafficPercent,
+        shadow: d.shadow,
+        columns: model.io.columns.map((c) => ({ name: c.name, type: c.type, width: c.width })),
+        stats: this.#metrics.snapshot(table.endpoint, d.deployment),
       })),
     };
   }
@@ -293,25 +252,12 @@ export class EndpointService {
    */
   setTraffic(endpoint: string, change: TrafficChange): Promise<EndpointInfo> {
     return this.#serial(async () => {
-      const current = await this.#o.models.listDeployments(endpoint);
-      let specs: DeploymentSpec[];
-      if (change.deployments) specs = change.deployments.map((d) => ({ ...d }));
-      else {
-        if (current.length === 0) throw new SluiceError("SLUICE_ENDPOINT_NOT_FOUND", `endpoint "${endpoint}": no deployment serves it, so there are no shares to change. Send "deployments" to deploy model versions to it.`, { endpoint });
-        const shares = change.shares ?? {};
-        const unknown = Object.keys(shares).filter((k) => !current.some((d) => d.deployment === k));
-        if (unknown.length > 0) throw new SluiceError("SLUICE_PARAMS_INVALID", `endpoint "${endpoint}": no deployment named ${unknown.map((u) => `"${u}"`).join(", ")} (it has ${current.map((d) => `"${d.deployment}"`).join(", ")}). Name existing deployments, or send "deployments".`, { field: `shares/${unknown[0]}` });
-        specs = current.map((d) => ({ deployment: d.deployment, model: d.model, version: d.version, shadow: d.shadow, trafficPercent: shares[d.deployment] ?? d.trafficPercent }));
-      }
-      const total = specs.filter((d) => !d.shadow).reduce((a, d) => a + d.trafficPercent, 0);
-      if (specs.length > 0 && total !== 100) {
-        throw new SluiceError("SLUICE_PARAMS_INVALID", `endpoint "${endpoint}": the non-shadow shares add up to ${total}%, not 100% (${specs.filter((d) => !d.shadow).map((d) => `${d.deployment} ${d.trafficPercent}%`).join(", ")}). Adjust the shares.`, { field: "shares" });
-      }
+      const specs = planTraffic(endpoint, await this.#o.models.listDeployments(endpoint), change);
       try {
         // Sessions first (a model that fails to load changes nothing), then the registry, then the swap.
         const planned = await this.#build(endpoint, specs.map((s) => ({ endpoint, updatedAt: 0, shadow: false, ...s })));
         const saved = await this.#o.models.setDeployments(endpoint, specs, this.#o.clock());
-        const models = new Map([...planned.primary, ...planned.shadows].map((r) => [r.deployment.deployment, r.model]));
+        const models = new Map(planned.routes.map((r) => [r.deployment.deployment, r.model]));
         this.#swap(endpoint, saved.length === 0 ? undefined : createRoutingTable(endpoint, saved.map((d) => ({ deployment: d, model: models.get(d.deployment)! }))));
       } finally {
         await this.#collect();
@@ -328,7 +274,7 @@ export class EndpointService {
    */
   async startBatch(endpoint: string, source: BatchSource & { deployment?: string }): Promise<BatchJob> {
     const table = await this.#table(endpoint);
-    const routes = [...table.primary, ...table.shadows];
+    const routes = table.routes;
     const route = source.deployment === undefined
       ? [...table.primary].sort((a, b) => b.deployment.trafficPercent - a.deployment.trafficPercent)[0]
       : routes.find((r) => r.deployment.deployment === source.deployment);
@@ -381,21 +327,4 @@ export class EndpointService {
     this.#draining.clear();
     await this.#cache.close();
   }
-}
-
-/** Reads row `i`, column `c` of a request: objects by name, arrays by position (shape checked first). */
-function rowGetter(rows: readonly unknown[], route: Route, endpoint: string): (i: number, c: number, name: string) => unknown {
-  const width = route.model.io.columns.length;
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i];
-    const ok = Array.isArray(r) ? r.length === width : typeof r === "object" && r !== null;
-    if (!ok) {
-      const names = route.model.io.columns.map((c) => `"${c.name}"`).join(", ");
-      throw new SluiceError("SLUICE_DATA_INVALID", `endpoint "${endpoint}" › deployment "${route.deployment.deployment}" › row ${i}: expected an object of column values or an array of ${width} values (${names}), got ${Array.isArray(r) ? `an array of ${r.length}` : JSON.stringify(r)}. Send one object or array per row.`, { row: i, field: `rows/${i}` });
-    }
-  }
-  return (i, c, name) => {
-    const r = rows[i] as unknown[] | Record<string, unknown>;
-    return Array.isArray(r) ? r[c] : Object.hasOwn(r, name) ? r[name] : undefined;
-  };
 }

@@ -16,6 +16,8 @@ export interface Route {
 /** Every deployment of one endpoint, split into those that answer and those that shadow. */
 export interface RoutingTable {
   readonly endpoint: string;
+  /** Every deployment, by name, including those with a 0 % share (loaded, so a shift back is instant). */
+  readonly routes: readonly Route[];
   /** Deployments with a share of the traffic, in name order (shares sum to 100). */
   readonly primary: readonly Route[];
   /** Upper bound of each primary's interval on [0, 100), same order as `primary`. */
@@ -40,6 +42,7 @@ export function createRoutingTable(endpoint: string, routes: readonly Route[]): 
   for (const r of primary) cumulative.push((sum += r.deployment.trafficPercent));
   return {
     endpoint,
+    routes,
     primary,
     cumulative,
     shadows: routes.filter((r) => r.deployment.shadow && r.deployment.trafficPercent > 0),

@@ -142,6 +142,10 @@ describe("EndpointService with real onnxruntime-node sessions (iris logistic v1 
     expect(later.length).toBeGreaterThanOrEqual(500);
     expect(later.every((a) => a.deployment === "green")).toBe(true);
     expect(result).toMatchObject({ deployments: [{ deployment: "blue", trafficPercent: 0 }, { deployment: "green", trafficPercent: 100 }] });
+    // A deployment at 0 % stays loaded and listed: a batch job may still name it.
+    expect(result.deployments[0]!.columns.map((c) => c.name)).toEqual([...IRIS_COLUMNS]);
+    expect(await service.startBatch("flowers", { path: "data/new.csv", deployment: "blue" })).toMatchObject({ deployment: "blue", status: "queued" });
+    await service.batchesSettled();
     expect((await sw.ws.models.listDeployments("flowers")).map((d) => d.trafficPercent)).toEqual([0, 100]);
     const stats = (await service.get("flowers")).deployments.map((d) => d.stats);
     expect(stats[0]!.requests + stats[1]!.requests).toBe(answers.length);
