@@ -46,6 +46,7 @@ function loaded(digest: string, session: ort.InferenceSession, io: ModelIO, micr
     io,
     run: (n, get, where, rowBase = 0) => runTensors(toTensors(buildFeeds(io, n, get, where, rowBase), n), n),
     async score(n, get, where) {
+      if (n === 0) return [];
       const feeds = buildFeeds(io, n, get, where);
       const out = microBatch ? await batcher.submit(feeds, n) : await runTensors(toTensors(feeds, n), n);
       return readPredictions(io, out, n);
