@@ -113,6 +113,8 @@ export interface StudioHarness {
   api<T = any>(path: string, init?: { role?: Role; method?: string; body?: unknown }): Promise<{ status: number; json: T }>;
   /** Starts a run over HTTP as an operator and waits for it to finish; returns its id. */
   runToEnd(pipeline: string, params?: Record<string, unknown>): Promise<string>;
+  /** Uncaught page errors and console errors of every page opened so far (expected: none). */
+  readonly pageErrors: string[];
   /** A fresh browser context (its own profile folder) at 1280×800 unless told otherwise. */
   browser(opts?: { width?: number; height?: number; dark?: boolean }): Promise<BrowserContext>;
   close(): Promise<void>;
@@ -134,6 +136,7 @@ export async function startStudio(layout: (tw: TestWorkspace) => void = () => un
   }
   const base = await server.app.listen({ port: 0, host: "127.0.0.1" });
   const contexts: BrowserContext[] = [];
+  const pageErrors: string[] = [];
   const profiles: string[] = [];
   const api: StudioHarness["api"] = async (p, init = {}) => {
     const res = await fetch(`${base}/api/v1${p}`, {
@@ -151,6 +154,7 @@ export async function startStudio(layout: (tw: TestWorkspace) => void = () => un
     base,
     tokens,
     api,
+    pageErrors,
     async runToEnd(pipeline, params = {}) {
       const res = await api<{ runId: string }>(`/pipelines/${pipeline}/runs`, { role: "operator", method: "POST", body: { params } });
       if (res.status !== 202) throw new Error(`start ${pipeline}: ${res.status} ${JSON.stringify(res.json)}`);
@@ -168,6 +172,12 @@ export async function startStudio(layout: (tw: TestWorkspace) => void = () => un
         colorScheme: opts.dark ? "dark" : "light",
       });
       contexts.push(ctx);
+      const watch = (p: Page): void => {
+        p.on("pageerror", (err) => pageErrors.push(`${p.url()}: ${err.message}`));
+        p.on("console", (m) => m.type() === "error" && pageErrors.push(`${p.url()}: console: ${m.text()}`));
+      };
+      ctx.pages().forEach(watch);
+      ctx.on("page", watch);
       return ctx;
     },
     async close() {

@@ -6,7 +6,7 @@
  */
 import fs from "node:fs";
 import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { addMlExamples, screenshot, signIn, startStudio, type StudioHarness } from "./studio-harness.ts";
 
 // Browser globals inside page.evaluate callbacks (the tests are type-checked without the DOM lib).
@@ -33,6 +33,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h?.close();
+});
+
+afterEach(() => {
+  // No script error, failed request or blocked resource (CSP) on any page of the test.
+  expect(h.pageErrors.splice(0)).toEqual([]);
 });
 
 async function page(role: "viewer" | "operator" | "admin", hash: string, opts: { width?: number; height?: number; dark?: boolean } = {}): Promise<Page> {
@@ -135,7 +140,7 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     await expect(panel.locator("table.instances tbody tr").count()).resolves.toBe(12);
     await panel.locator('input[name="instance-key"]').fill("11");
     await p.waitForFunction(() => document.querySelectorAll("#step-panel table.instances tbody tr").length === 1);
-    await panel.locator('tr[data-instance="square[11]"] a').click();
+    await panel.locator('tr[data-instance="square[11]"] button').click();
     await panel.locator('[data-why="square[11]"]').waitFor();
     await expect(panel.locator("h2").textContent()).resolves.toContain("square[11]");
 
@@ -294,6 +299,9 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     };
     const index = await get("/");
     expect(index).toMatchObject({ status: 200, type: expect.stringMatching(/^text\/html/) });
+    const page = await fetch(h.base + "/");
+    expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(page.headers.get("content-security-policy")).toContain("connect-src 'self'");
     for (const p of ["/app.js", "/style.css", "/pages/run.js", "/vendor/dagre.js", "/vendor/uplot.js", "/vendor/uplot.css"]) expect((await get(p)).status, p).toBe(200);
     expect((await get("/vendor/dagre.js")).body).toContain("export{");
     for (const p of ["/../package.json", "/..%2fpackage.json", "/vendor/..%2f..%2fpackage.json", "/pages/..%2f..%2fstudio-routes.ts", "/nothing.js"]) {

@@ -26,6 +26,16 @@ export function studioPublicDir(): string {
   return path.join(packageRoot(), "src", "server", "studio", "public");
 }
 
+/**
+ * Headers of the page: scripts, styles and requests only from this server (the bearer token sits
+ * in sessionStorage, so no injected or third-party script may run), no framing, no referrer.
+ */
+const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  "referrer-policy": "no-referrer",
+  "x-frame-options": "DENY",
+};
+
 /** `/vendor/<name>` → the file in `node_modules` it serves. */
 function vendorFiles(): ReadonlyMap<string, { dir: string; file: string; type: string }> {
   const require = createRequire(path.join(packageRoot(), "package.json"));
@@ -41,7 +51,18 @@ function vendorFiles(): ReadonlyMap<string, { dir: string; file: string; type: s
 /** Registers the Studio's files at `/` (index.html), `/*.js|css`, `/pages/*.js` and `/vendor/*`. */
 export const studioRoutes: FastifyPluginAsync<StudioOptions> = async (app: FastifyInstance, opts: StudioOptions) => {
   // wildcard: false registers one route per file found now, so unknown paths keep the server's JSON 404.
-  await app.register(fastifyStatic, { root: studioPublicDir(), prefix: "/", wildcard: false, index: ["index.html"], cacheControl: true, maxAge: 0 });
+  await app.register(fastifyStatic, {
+    root: studioPublicDir(),
+    prefix: "/",
+    wildcard: false,
+    index: ["index.html"],
+    cacheControl: true,
+    maxAge: 0,
+    setHeaders: (reply, file) => {
+      reply.header("x-content-type-options", "nosniff");
+      if (file.endsWith(".html")) reply.headers(PAGE_HEADERS);
+    },
+  });
   for (const [name, f] of vendorFiles()) {
     app.get(`/vendor/${name}`, { schema: { hide: true } }, async (_req, reply) => reply.type(f.type).sendFile(f.file, f.dir));
   }

@@ -164,7 +164,7 @@ export function mapDetails(panel, { rec, instances, total, onPick }) {
         "table",
         { class: "instances" },
         h("thead", {}, h("tr", {}, h("th", {}, "key"), h("th", {}, "status"), h("th", { class: "num" }, "duration"), h("th", {}, "reason"))),
-        h("tbody", {}, slice.map((r) => h("tr", { "data-instance": r.stepId }, h("td", {}, h("a", { href: "javascript:void 0", onclick: () => onPick(r) }, mapInstance(r.stepId)?.key ?? r.stepId)), h("td", {}, badge(r.status)), h("td", { class: "num" }, fmtDuration(r.durationMs)), h("td", { class: "muted" }, r.reason ?? "")))),
+        h("tbody", {}, slice.map((r) => h("tr", { "data-instance": r.stepId }, h("td", {}, h("button", { type: "button", class: "linklike", onclick: () => onPick(r) }, mapInstance(r.stepId)?.key ?? r.stepId)), h("td", {}, badge(r.status)), h("td", { class: "num" }, fmtDuration(r.durationMs)), h("td", { class: "muted" }, r.reason ?? "")))),
       ),
     );
     replace(
