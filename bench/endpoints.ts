@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { Registry } from "prom-client";
 import { loadConfig, Workspace } from "../src/index.ts";
 import { silentLogger } from "../src/log.ts";
-import { createServer, hashToken, newToken, type ServerContext } from "../src/server/index.ts";
+import { createServer, hashToken, newToken, type RouteGroup, type ServerContext } from "../src/server/index.ts";
 import { endpointRoutes } from "../src/server/routes/endpoints.ts";
 import { createTestWorkspace } from "../src/testing/index.ts";
 import { trainLogistic } from "../steps/ml/logistic.ts";
@@ -79,11 +79,16 @@ export async function endpointsBench(opts: { connections: number; durationS: num
     apps.push(bare);
     const bareUrl = `${await bare.listen({ port: 0, host: "127.0.0.1" })}/bare`;
 
-    const server = await createServer({ workspace: ws, log: silentLogger(), routeGroups: [endpointRoutes({ serviceOptions: { refreshMs: 0 } })] });
+    // The same server also answers a constant behind the same token check, to tell the server's per-request cost from the endpoint's.
+    const constantRoute: RouteGroup = async (app, ctx) => {
+      app.post("/bench-constant", { onRequest: ctx.requireRole("operator") }, async () => ({ ok: true }));
+    };
+    const server = await createServer({ workspace: ws, log: silentLogger(), routeGroups: [endpointRoutes({ serviceOptions: { refreshMs: 0 } }), constantRoute] });
     apps.push(server.app);
     const token = newToken();
     await server.service.createToken({ name: "bench", role: "operator", hash: hashToken(token), createdAt: Date.now() });
-    const scoreUrl = `${await server.app.listen({ port: 0, host: "127.0.0.1" })}/api/v1/endpoints/bench/score`;
+    const serverBase = await server.app.listen({ port: 0, host: "127.0.0.1" });
+    const scoreUrl = `${serverBase}/api/v1/endpoints/bench/score`;
 
     const noAuth = Fastify({ ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } } });
     await noAuth.register(async (api) => endpointRoutes({ serviceOptions: { refreshMs: 0 } })(api, bareContext(ws)), { prefix: "/api/v1" });
@@ -95,6 +100,7 @@ export async function endpointsBench(opts: { connections: number; durationS: num
       { name: "bare", url: bareUrl, extra: post() },
       { name: "score", url: scoreUrl, extra: post({ authorization: `Bearer ${token}` }) },
       { name: "score, no token check", url: noAuthUrl, extra: post() },
+      { name: "constant, createServer", url: `${serverBase}/api/v1/bench-constant`, extra: post({ authorization: `Bearer ${token}` }) },
     ];
     const probe = await fetch(scoreUrl, { method: "POST", body, headers: { "content-type": "application/json", authorization: `Bearer ${token}` } });
     log(`  probe: ${probe.status} ${(await probe.text()).slice(0, 160)}`);
@@ -104,7 +110,7 @@ export async function endpointsBench(opts: { connections: number; durationS: num
       for (const t of targets) {
         const r = await cannon(t.url, opts.connections, opts.durationS, t.extra);
         results.get(t.name)!.push(r);
-        log(`  round ${round + 1} ${t.name.padEnd(22)} ${fmt(r.requests.average, 0).padStart(7)} req/s  p50 ${fmt(r.latency.p50, 1)} ms  p99 ${fmt(r.latency.p99, 1)} ms  non-2xx ${r.non2xx}  errors ${r.errors + r.timeouts}`);
+        log(`  round ${round + 1} ${t.name.padEnd(23)} ${fmt(r.requests.average, 0).padStart(7)} req/s  p50 ${fmt(r.latency.p50, 1)} ms  p99 ${fmt(r.latency.p99, 1)} ms  non-2xx ${r.non2xx}  errors ${r.errors + r.timeouts}`);
       }
     }
     const rps = (name: string): number => median(results.get(name)!.map((r) => r.requests.average));
@@ -116,6 +122,8 @@ export async function endpointsBench(opts: { connections: number; durationS: num
     const rows: Row[] = [
       { section, name: `POST …/score (createServer: bearer token, audit hook, metrics), ${load}`, measured: `${fmt(rps("score"), 0)} req/s`, floor: `bare fastify POST ${fmt(bareRps, 0)} req/s`, ratio: `${fmt((100 * rps("score")) / bareRps, 0)}%`, target: "≥ 60%", met: rps("score") >= 0.6 * bareRps && failed("score") === 0 },
       { section, name: "POST …/score p99 latency", measured: `${fmt(p99("score"), 1)} ms`, floor: `bare fastify ${fmt(p99("bare"), 1)} ms`, ratio: `+${fmt(p99("score") - p99("bare"), 1)} ms`, target: "< 10 ms", met: p99("score") < 10 },
+      { section, name: "the same server answering a constant behind the same token check (what createServer costs per request)", measured: `${fmt(rps("constant, createServer"), 0)} req/s, p99 ${fmt(p99("constant, createServer"), 1)} ms`, floor: `bare fastify POST ${fmt(bareRps, 0)} req/s`, ratio: `${fmt((100 * rps("constant, createServer")) / bareRps, 0)}%`, target: "", met: null },
+      { section, name: "POST …/score vs that constant route on the same server", measured: `${fmt(rps("score"), 0)} req/s`, floor: `${fmt(rps("constant, createServer"), 0)} req/s`, ratio: `${fmt((100 * rps("score")) / rps("constant, createServer"), 0)}%`, target: "", met: null },
       { section, name: "POST …/score without the token check (endpoint routes on a plain fastify app)", measured: `${fmt(rps("score, no token check"), 0)} req/s, p99 ${fmt(p99("score, no token check"), 1)} ms`, floor: `bare fastify POST ${fmt(bareRps, 0)} req/s`, ratio: `${fmt((100 * rps("score, no token check")) / bareRps, 0)}%`, target: "", met: null },
     ];
     const errors = targets.map((t) => `${t.name} ${failed(t.name)}`).join(", ");
