@@ -22,6 +22,11 @@ export const DEFAULT_QUEUE = "default";
 /** Queue names: plain BullMQ names (no `:`), so a dashboard shows them as they are. */
 const QUEUE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
+/** True for a usable worker queue name: letters, digits, `-`, `_`, `.`, at most 64. */
+export function isQueueName(name: unknown): name is string {
+  return typeof name === "string" && QUEUE_RE.test(name);
+}
+
 /** Retry with exponential backoff and jitter. A step throws `NonRetryableError` to stop retrying. */
 export interface RetryPolicy {
   /** Attempts in all, the first included. @default 1 */
@@ -210,7 +215,7 @@ export function defineStep<I extends Ports = {}, O extends Ports = {}, S extends
   const executor: ExecutorKind = typeof spec === "object" && spec !== null ? "remote" : spec;
   const queue = typeof spec === "object" && spec !== null ? spec.queue : DEFAULT_QUEUE;
   if (!EXECUTOR_KINDS.includes(executor)) problems.push(`executor ${JSON.stringify(executor)} is unknown; use one of ${EXECUTOR_KINDS.join(", ")} or { queue: "<name>" }`);
-  if (typeof queue !== "string" || !QUEUE_RE.test(queue)) problems.push(`executor queue ${JSON.stringify(queue)} is not a queue name; use letters, digits, "-", "_", "." (no ":"), at most 64`);
+  if (!isQueueName(queue)) problems.push(`executor queue ${JSON.stringify(queue)} is not a queue name; use letters, digits, "-", "_", "." (no ":"), at most 64`);
   const cache = decl?.cache ?? true;
   if (typeof cache !== "boolean" && !(typeof cache === "object" && Number.isFinite(cache.ttlMs) && cache.ttlMs > 0)) {
     problems.push("cache must be true, false or { ttlMs: <positive number> }");

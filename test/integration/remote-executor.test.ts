@@ -85,6 +85,19 @@ describe("remote steps on sluice worker processes", () => {
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
   });
 
+  it("fails the run with the step's own error when a remote step throws, and retries it as a local step would", async () => {
+    await worker(["--queue", "default"]);
+    const failed = await runJson<{ status: string; error: { code: string; message: string } }>(["run", "failing"], { cwd: ws.root, env });
+    expect(failed.code).toBe(1);
+    expect(failed.json.error.code).toBe("SLUICE_STEP_FAILED");
+    expect(failed.json.error.message).toBe('pipeline "failing" › step "broken": this step always fails');
+    const retried = await runJson<{ runId: string; status: string; steps: Array<{ id: string; status: string; attempts: number }> }>(["run", "retried"], { cwd: ws.root, env });
+    expect(retried.code, retried.stderr).toBe(0);
+    expect(retried.json.steps).toEqual([expect.objectContaining({ id: "flaky", status: "succeeded", attempts: 2 })]);
+    const out = await runCli(["show", retried.json.runId, "--output", "flaky.attempt"], { cwd: ws.root, env });
+    expect(out.stdout.trim()).toBe("2");
+  });
+
   it("refuses a step whose code differs in the worker's checkout, naming both fingerprints and the step", async () => {
     // A second checkout of the same project with the step edited, sharing the coordinator's cache.
     const other = createTestWorkspace(REMOTE_FILES);

@@ -1,5 +1,5 @@
 import { loadConfig } from "../../config/index.ts";
-import { DEFAULT_QUEUE } from "../../define/index.ts";
+import { DEFAULT_QUEUE, isQueueName } from "../../define/index.ts";
 import { SluiceError } from "../../errors.ts";
 import { RemoteWorker } from "../../executors/remote/index.ts";
 import { createLogger } from "../../log.ts";
@@ -45,7 +45,7 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
     return 2;
   }
   const queue = values.queue ?? DEFAULT_QUEUE;
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(queue)) throw new SluiceError("SLUICE_USAGE", `sluice worker: --queue ${JSON.stringify(queue)} is not a queue name; use letters, digits, "-", "_", "." (no ":").`, { field: "queue", value: queue });
+  if (!isQueueName(queue)) throw new SluiceError("SLUICE_USAGE", `sluice worker: --queue ${JSON.stringify(queue)} is not a queue name; use letters, digits, "-", "_", "." (no ":").`, { field: "queue", value: queue });
   const concurrency = intFlag("worker", "concurrency", values.concurrency) ?? 1;
   const lockDurationMs = durationFlag("worker", "lock-duration", values["lock-duration"]);
   const stalledIntervalMs = durationFlag("worker", "stalled-interval", values["stalled-interval"]);
