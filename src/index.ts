@@ -6,7 +6,7 @@ export { Type, type Static, type TObject } from "@sinclair/typebox";
 export {
   defineStep, definePipeline, defineCommandStep, port, isStep, isPipeline,
   type CommandStep, type CommandStepDeclaration, type RetryPolicy, type Resources, type RunPolicy, type WhenCondition, type MapHandle,
-  type Step, type AnyStep, type StepContext, type StepDeclaration, type ExecutorKind, type CachePolicy, type LogLevel,
+  type Step, type AnyStep, type StepContext, type StepDeclaration, type ExecutorKind, type ExecutorSpec, type CachePolicy, type LogLevel,
   type Pipeline, type AnyPipeline, type PipelineBuilder, type PipelineDeclaration, type StepHandle, type ScheduleSpec,
   type PortKind, type PortSpec, type Ports, type OutputRef, type PathOutput,
 } from "./define/index.ts";
