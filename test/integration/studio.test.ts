@@ -88,6 +88,13 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
 
     await p.goto(`${h.base}/#/runs?pipeline=demo&trigger=http&actor=operator-studio`);
     await p.waitForFunction((ids) => [...document.querySelectorAll("#runs-table tbody tr")].map((r) => r.getAttribute("data-run")).sort().join() === ids, [runs.demo, runs.demoCached].sort().join());
+    // A run started elsewhere shows up in the open list, unfinished runs move on to their end.
+    await p.goto(`${h.base}/#/runs?pipeline=mixed`);
+    await table.locator(`tr[data-run="${runs.mixed}"]`).waitFor();
+    const another = await h.runToEnd("mixed", { n: 3 });
+    await table.locator(`tr[data-run="${another}"] .badge`).waitFor();
+    await expect(table.locator(`tr[data-run="${another}"] .badge`).textContent()).resolves.toBe("failed");
+
     await p.goto(`${h.base}/#/runs?trigger=cron`);
     await p.locator(".page[data-page=runs] .notice").waitFor();
     await expect(p.locator("#runs-table").count()).resolves.toBe(0);
