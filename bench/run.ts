@@ -122,7 +122,7 @@ try {
     rows.push(...(await remoteBench(bw, remote, log)));
   }
   if (only.has("s")) {
-    const shared = { steps: quick ? 200 : 1000, blobs: 8, blobMiB: quick ? 1 : 8, reps: quick ? 1 : 3 };
+    const shared = { steps: quick ? 200 : 1000, chain: quick ? 50 : 200, blobs: 8, blobMiB: quick ? 1 : 8, reps: quick ? 1 : 3 };
     log(`\ns. fully cached runs served by a turborepo-remote-cache server on loopback vs the local cache (median of ${shared.reps}, after one warm-up)`);
     rows.push(...(await remoteCacheBench(bw, shared, log)));
   }
