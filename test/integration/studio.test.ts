@@ -329,8 +329,28 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     expect(scroll).toBeLessThanOrEqual(client);
     expect(bg).toBe("rgb(18, 22, 28)");
     await screenshot(p, "run-narrow-dark");
-    await p.goto(`${h.base}/#/pipelines`);
-    await p.locator('section.pipeline[data-pipeline="breast-cancer"]').waitFor();
-    await screenshot(p, "pipelines-narrow-dark");
+    await p.goto(`${h.base}/#/pipelines/breast-cancer`);
+    const card = p.locator('section.pipeline[data-pipeline="breast-cancer"]');
+    await card.waitFor();
+    // Its DAG, its params and its nightly retraining schedule with the next fire times.
+    await expect(card.locator("svg.dag g.node").count()).resolves.toBe(10);
+    await expect(card.locator("table.params tbody tr").count()).resolves.toBe(8);
+    const fires = await card.locator("table.schedules tbody tr td:nth-child(4) div").allTextContents();
+    expect(fires).toHaveLength(3);
+    for (const f of fires) expect(f).toMatch(/ 02:00:00 /);
+    const wide = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(wide).toBeLessThanOrEqual(0);
+    await screenshot(p, "pipeline-narrow-dark");
+    for (const [hash, ready, shot] of [
+      ["#/runs", "#runs-table", "runs-narrow-dark"],
+      [`#/compare?runs=${runs.bcDefault},${runs.bcSlower}`, "#metrics-diff", "compare-narrow-dark"],
+      ["#/models", "section.model", "models-narrow-dark"],
+      ["#/endpoints", "section.endpoint", "endpoints-narrow-dark"],
+    ] as const) {
+      await p.goto(`${h.base}/${hash}`);
+      await p.locator(ready).first().waitFor();
+      await expect(p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), hash).resolves.toBeLessThanOrEqual(0);
+      await screenshot(p, shot);
+    }
   });
 });

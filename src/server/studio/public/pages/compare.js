@@ -91,7 +91,7 @@ export async function render(view, { query, signal }) {
     h("h2", {}, "Params ", h("span", { class: "muted" }, `(${differing} differ${differing === 1 ? "s" : ""})`)),
     h("div", { class: "table-wrap card" }, h("table", { class: "params-diff", id: "params-diff" }, h("thead", {}, head.cloneNode(true)), h("tbody", {}, paramRows))),
     h("h2", {}, "Final metrics"),
-    metricRows.length ? h("div", { class: "table-wrap card" }, h("table", { class: "metrics-diff", id: "metrics-diff" }, h("thead", {}, head.cloneNode(true)), h("tbody", {}, metricRows))) : notice("These runs reported no metrics."),
+    metricRows.length ? h("div", { class: "table-wrap card" }, h("table", { class: "metrics-diff", id: "metrics-diff" }, h("thead", {}, head.cloneNode(true)), h("tbody", {}, metricRows)), h("p", { class: "muted" }, "— : no sample in that run. A cached step reports no metrics; they are in the run that computed it.")) : notice("These runs reported no metrics."),
     h("h2", {}, "Curves"),
     charts,
   );

@@ -115,10 +115,12 @@ export function runRows(runs) {
 }
 
 /** Renders the pipelines page. */
-export async function render(view, { signal }) {
-  const [pipelines, schedules] = await Promise.all([api("/pipelines", { signal }), hasRoute("get", "/api/v1/schedules").then((ok) => (ok ? api("/schedules", { signal }).catch(() => null) : null))]);
-  view.append(h("h1", {}, "Pipelines"));
+export async function render(view, { params: route, signal }) {
+  const one = route?.name;
+  const [pipelines, schedules] = await Promise.all([one ? api(`/pipelines/${seg(one)}`, { signal }).then((p) => [p]) : api("/pipelines", { signal }), hasRoute("get", "/api/v1/schedules").then((ok) => (ok ? api("/schedules", { signal }).catch(() => null) : null))]);
+  view.append(h("h1", {}, one ? [h("a", { href: "#/pipelines" }, "Pipelines"), " › ", one] : "Pipelines"));
   if (pipelines.length === 0) view.append(notice("No pipelines in this workspace (pipelines/*.ts)."));
+  if (pipelines.length > 1) view.append(h("nav", { class: "jump row-actions", "aria-label": "pipelines" }, pipelines.map((p) => h("a", { href: `#/pipelines/${encodeURIComponent(p.name)}` }, p.name))));
   const list = h("div", { class: "pipelines" });
   view.append(list);
   const lastRuns = await Promise.all(pipelines.map((p) => api(`/runs${qs({ pipeline: p.name, limit: 5 })}`, { signal }).catch(() => [])));
@@ -129,7 +131,7 @@ export async function render(view, { signal }) {
     const card = h(
       "section",
       { class: "card pipeline", "data-pipeline": p.name, id: `pipeline-${p.name}` },
-      h("h2", {}, p.name),
+      h("h2", {}, one ? p.name : h("a", { href: `#/pipelines/${encodeURIComponent(p.name)}` }, p.name)),
       p.description ? h("p", { class: "muted" }, p.description) : null,
       dagBox,
       h("h3", {}, "Params"),
@@ -143,6 +145,6 @@ export async function render(view, { signal }) {
       can("operator") ? [h("h3", {}, "Start a run"), triggerForm(p)] : null,
     );
     list.append(card);
-    pipelineDag(dagBox, p.steps, { compact: true });
+    pipelineDag(dagBox, p.steps, { compact: !one });
   });
 }

@@ -130,7 +130,7 @@ export async function render(view, { params, signal }) {
     replace(
       head,
       h("h1", {}, "Run ", h("code", {}, r.id), " ", h("span", { id: "run-status", "data-status": r.status }, badge(r.status))),
-      h("div", { class: "row-actions" }, h("span", {}, "pipeline ", h("a", { href: `#/pipelines` }, r.pipeline)), h("span", { class: "muted" }, `${r.trigger} · ${r.actor} · started ${fmtTime(r.startedAt)} · ${r.finishedAt ? fmtDuration(r.finishedAt - r.startedAt) : "running"}`), live ? h("span", { class: "badge st-running", id: "live" }, "live") : null, cancel, h("a", { href: `#/compare?runs=${encodeURIComponent(r.id)}` }, "compare…")),
+      h("div", { class: "row-actions" }, h("span", {}, "pipeline ", h("a", { href: `#/pipelines/${encodeURIComponent(r.pipeline)}` }, r.pipeline)), h("span", { class: "muted" }, `${r.trigger} · ${r.actor} · started ${fmtTime(r.startedAt)} · ${r.finishedAt ? fmtDuration(r.finishedAt - r.startedAt) : "running"}`), live ? h("span", { class: "badge st-running", id: "live" }, "live") : null, cancel, h("a", { href: `#/compare?runs=${encodeURIComponent(r.id)}` }, "compare…")),
       r.error ? notice(`${r.error.code ?? "error"}: ${r.error.message ?? ""}`, "error") : null,
       h("details", {}, h("summary", {}, "Params"), paramsTable(r.params)),
     );
