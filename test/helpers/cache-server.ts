@@ -20,12 +20,13 @@ export interface CacheServer {
 }
 
 /**
- * A server in a child process that answers every request with `status` (in a child because a
- * run blocks its thread while it waits for the cache). Counts requests; `stop` ends it.
+ * A server in a child process that answers every request with `status`, or never answers (in a
+ * child because a run blocks its thread while it waits for the cache). Counts requests; `stop` ends it.
  */
-export async function startStatusServer(status: number): Promise<{ url: string; requests(): number; stop(): Promise<void> }> {
+export async function startStatusServer(status: number | "never"): Promise<{ url: string; requests(): number; stop(): Promise<void> }> {
   const port = await freePort();
-  const code = `require("node:http").createServer((q, s) => { q.resume(); process.stdout.write("."); s.writeHead(${status}, { "content-type": "application/json" }).end("{}"); }).listen(${port}, "127.0.0.1", () => process.stdout.write("listening\\n"));`;
+  const answer = status === "never" ? "" : `s.writeHead(${status}, { "content-type": "application/json" }).end("{}");`;
+  const code = `require("node:http").createServer((q, s) => { q.resume(); process.stdout.write("."); ${answer} }).listen(${port}, "127.0.0.1", () => process.stdout.write("listening\\n"));`;
   const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   await new Promise<void>((resolve, reject) => {

@@ -1,10 +1,12 @@
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, Workspace } from "sluice";
 import { createTestWorkspace, type TestWorkspace } from "sluice/testing";
-import { signEntry } from "../../src/store/remote-cache/index.ts";
+import { CacheServerClient, signEntry } from "../../src/store/remote-cache/index.ts";
 import { startCacheServer, startStatusServer, type CacheServer } from "../helpers/cache-server.ts";
 import { SHARED_CACHE_FILES, SHARED_STEPS } from "../fixtures/shared-cache-workspace.ts";
 
@@ -247,6 +249,38 @@ describe("when the cache server fails", () => {
     } finally {
       await broken.stop();
     }
+  }, 60_000);
+
+  it("a wrong token (the real server answers 401) is 'unavailable', not a miss: one warning, nothing uploaded, the run succeeds", async () => {
+    const team = newTeam();
+    const m = await machine(team, { SLUICE_REMOTE_CACHE_TOKEN: "not-the-token" });
+    const r = await m.run();
+    expect(r.status).toBe("succeeded");
+    expect(m.ws.remoteCache!.stats.unavailable).toMatch(/HTTP 401/);
+    expect(m.warnings().filter((w) => w.startsWith("remote cache unavailable"))).toHaveLength(1);
+    expect(puts(team)).toBe(0);
+  }, 60_000);
+
+  it("a server that accepts connections but never answers times out per request and is 'unavailable'", async () => {
+    const silent = await startStatusServer("never");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-rc-timeout-"));
+    const client = new CacheServerClient({ url: silent.url, timeoutMs: 300, inlineMaxBytes: 16384, tmpDir: dir });
+    try {
+      const [r] = client.fetch(["cas-0"]);
+      expect(r).toEqual({ status: "unavailable", reason: "GET cas-0: no answer within 300 ms" });
+      expect(await client.upload([{ name: "cas-1", bytes: Buffer.from("x") }])).toMatchObject({ status: "unavailable" });
+    } finally {
+      await client.close();
+      await silent.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("with a cache server configured, a missing input still fails the run with its own error", async () => {
+    const m = await machine(newTeam());
+    const r = await m.ws.run(await m.ws.load("missing"));
+    expect(r.status).toBe("failed");
+    expect(r.error?.code).toBe("SLUICE_INPUT_MISSING");
   }, 60_000);
 
   it("a server stopped mid-run: uploads stop with a warning, the run succeeds, and nothing half-written is served later", async () => {
