@@ -299,6 +299,27 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     await h.server.runs.get(running.json.runId)!.done;
   });
 
+  it("signs in only with a valid token, keeps it in the tab's sessionStorage, and forgets it on sign-out", async () => {
+    const ctx = await h.browser();
+    const p = ctx.pages()[0] ?? (await ctx.newPage());
+    await p.goto(`${h.base}/#/runs`);
+    await p.locator("#signin input[name=token]").fill("slc_not-a-token");
+    await p.locator("#signin button[type=submit]").click();
+    await p.locator("#signin .notice.error").waitFor();
+    await expect(p.locator("#signin .notice.error").textContent()).resolves.toBe("That token was not accepted.");
+    await expect(p.locator("#nav").isHidden()).resolves.toBe(true);
+    h.pageErrors.splice(0); // the refused whoami is logged by the browser as a failed request
+    await p.locator("#signin input[name=token]").fill(h.tokens.operator);
+    await p.locator("#signin button[type=submit]").click();
+    await p.locator("#runs-table").waitFor();
+    await expect(p.evaluate(() => [window.sessionStorage.getItem("sluice.token"), window.localStorage.length])).resolves.toEqual([h.tokens.operator, 0]);
+    await p.reload();
+    await p.locator("#runs-table").waitFor(); // still signed in in this tab
+    await p.locator("#signout").click();
+    await p.locator("#signin").waitFor();
+    await expect(p.evaluate(() => window.sessionStorage.getItem("sluice.token"))).resolves.toBeNull();
+  });
+
   it("serves its pages and the vendored dagre and uPlot itself (no CDN), and nothing outside its folder", async () => {
     const get = async (p: string): Promise<{ status: number; type: string; body: string }> => {
       const res = await fetch(h.base + p);
