@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, Workspace } from "sluice";
 import { createTestWorkspace, type TestWorkspace } from "sluice/testing";
 import { CacheServerClient, signEntry } from "../../src/store/remote-cache/index.ts";
+import { sha256 } from "../../src/util/canonical-json.ts";
 import { startCacheServer, startStatusServer, type CacheServer } from "../helpers/cache-server.ts";
 import { SHARED_CACHE_FILES, SHARED_STEPS } from "../fixtures/shared-cache-workspace.ts";
 
@@ -211,6 +212,26 @@ describe("shared remote cache (real turborepo-remote-cache server on loopback)",
     await b.ws.cas.materializeDir(dir.digest, b.tw.path("got"));
     expect(b.tw.read("got/data.bin")).toBe("z".repeat(100_000));
     expect(b.tw.read("got/more/small.txt")).toBe("small");
+  }, 60_000);
+
+  it("shares an entry whose outputs a remote worker pushed (not held locally) once the server has them, and never one whose outputs are nowhere", async () => {
+    const team = newTeam();
+    const worker = await machine(team);
+    const made = worker.ws.cas.putBytes(Buffer.from('"made on a worker"'));
+    expect(await worker.ws.remoteCache!.pushObjects([made])).toBe(true);
+    const coordinator = await machine(team);
+    const entry = (out: string, salt: string): Parameters<Workspace["actionCache"]["put"]>[0] => ({
+      key: sha256(`key ${salt}`) as never, outputs: { out: out as never }, createdAt: Date.now(), record: {} as never,
+      pipeline: "p", stepId: "s", runId: "r", durationMs: 1,
+    });
+    coordinator.ws.actionCache.put(entry(made, "pushed"));
+    coordinator.ws.actionCache.put(entry(sha256("nowhere"), "nowhere"));
+    await coordinator.ws.remoteCache!.flush();
+    expect(coordinator.ws.remoteCache!.stats).toMatchObject({ entriesUploaded: 1, uploadsDropped: 1, unavailable: null });
+    const reader = await machine(team);
+    expect(reader.ws.actionCache.get(sha256("key pushed") as never)?.outputs).toEqual({ out: made });
+    expect(reader.ws.cas.getBytes(made)!.toString()).toBe('"made on a worker"');
+    expect(reader.ws.actionCache.get(sha256("key nowhere") as never)).toBeUndefined();
   }, 60_000);
 
   it("read-only mode reads but never writes", async () => {

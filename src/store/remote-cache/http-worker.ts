@@ -16,6 +16,9 @@ const headers: Record<string, string> = init.token ? { authorization: `Bearer ${
 /** A failure of the server or the network: any answer but 200/404, a refused connection, a timeout. */
 class Unavailable extends Error {}
 
+/** An entry that cannot be shared (an object it names is nowhere to upload from); the server is fine. */
+class NotShareable extends Error {}
+
 function artifactUrl(name: string): string {
   return `${init.url}/v8/artifacts/${encodeURIComponent(name)}?${init.teamQuery}`;
 }
@@ -114,6 +117,7 @@ async function putOnce(item: UploadItem): Promise<boolean> {
   await head.body?.cancel();
   if (head.status === 200) return false;
   if (head.status !== 404) throw new Unavailable(`HEAD ${item.name}: HTTP ${head.status}`);
+  if ("onServer" in item) throw new NotShareable(`${item.name} is neither in this cache nor on the server`);
     let body: RequestInit["body"];
   let length: number;
   if ("bytes" in item) {
@@ -171,6 +175,7 @@ async function upload(job: UploadJob): Promise<UploadReply> {
     else if (entry) present++;
     return { id: job.id, status: "done", put, present };
   } catch (err) {
+    if (err instanceof NotShareable) return { id: job.id, status: "skipped", reason: err.message };
     return { id: job.id, status: "unavailable", reason: err instanceof Unavailable ? err.message : describe(err) };
   }
 }

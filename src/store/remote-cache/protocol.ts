@@ -39,8 +39,14 @@ export interface FetchReply {
   readonly results: readonly FetchResult[];
 }
 
-/** One artifact to upload: bytes, or a local file streamed from disk. */
-export type UploadItem = { readonly name: string; readonly bytes: Uint8Array } | { readonly name: string; readonly path: string; readonly size: number };
+/**
+ * One artifact to upload: bytes, or a local file streamed from disk; or, for an object this
+ * machine does not hold (a remote worker made it), one that must already be on the server.
+ */
+export type UploadItem =
+  | { readonly name: string; readonly bytes: Uint8Array }
+  | { readonly name: string; readonly path: string; readonly size: number }
+  | { readonly name: string; readonly onServer: true };
 
 /** Upload `objects` (write-once each), then, only if all of them are on the server, `entry` (if any). */
 export interface UploadJob {

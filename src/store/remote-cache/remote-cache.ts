@@ -265,15 +265,20 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
 
   /** Every object an entry names (a folder's members first), or undefined when one is gone or damaged here. */
   #objectsOf(entry: ActionEntry): UploadItem[] | undefined {
-    return this.#itemsOf(Object.values(entry.outputs));
+    return this.#itemsOf(Object.values(entry.outputs), true);
   }
 
-  #itemsOf(digests: readonly Digest[]): UploadItem[] | undefined {
+  /** With `elsewhere`, an object not held here (a remote worker made it) is expected on the server instead. */
+  #itemsOf(digests: readonly Digest[], elsewhere = false): UploadItem[] | undefined {
     const cas = this.#cas!;
     const items = new Map<Digest, UploadItem>();
     const add = (d: Digest): boolean => {
       if (items.has(d)) return true;
       const o = cas.localObject(d);
+      if (!o && elsewhere) {
+        items.set(d, { name: casName(d), onServer: true });
+        return true;
+      }
       if (!o || ("bytes" in o && sha256(o.bytes) !== d)) return false;
       const manifest = "bytes" in o ? asManifest(o.bytes) : fileStartsLikeManifest(o.path) ? parseDirManifest(readFileSync(o.path)) : undefined;
       if (manifest && !manifest.entries.every((e) => add(e.digest))) return false;
