@@ -37,6 +37,8 @@ export class CacheServerClient {
   readonly #concurrency: number;
   readonly #uploads = new Map<number, (r: UploadReply) => void>();
   #nextId = 0;
+  /** Why the worker thread is gone, once it is: every later request is answered `unavailable` at once. */
+  #dead: string | undefined;
 
   constructor(opts: CacheServerClientOptions) {
     const team = opts.team ?? "sluice";
@@ -60,9 +62,11 @@ export class CacheServerClient {
       done?.(r);
     });
     this.#worker.on("error", (err) => {
-      for (const [id, done] of this.#uploads) done({ id, status: "unavailable", reason: `cache client thread failed: ${err.message}` });
+      this.#dead = `cache client thread failed: ${err.message}`;
+      for (const [id, done] of this.#uploads) done({ id, status: "unavailable", reason: this.#dead });
       this.#uploads.clear();
     });
+    this.#worker.on("exit", () => (this.#dead ??= "cache client thread stopped"));
     this.#worker.unref();
   }
 
@@ -72,6 +76,8 @@ export class CacheServerClient {
    */
   fetch(names: readonly string[]): FetchResult[] {
     if (names.length === 0) return [];
+    const dead = this.#dead;
+    if (dead) return names.map(() => ({ status: "unavailable", reason: dead }));
     const id = ++this.#nextId;
     // The worker bumps the counter after posting each reply, so a change means a reply is waiting.
     let seen = Atomics.load(this.#flag, 0);
@@ -94,6 +100,7 @@ export class CacheServerClient {
   /** Uploads objects (each write-once), then the entry, if any, once every object is on the server. */
   upload(objects: readonly UploadItem[], entry?: UploadItem): Promise<UploadReply> {
     const id = ++this.#nextId;
+    if (this.#dead) return Promise.resolve({ id, status: "unavailable", reason: this.#dead });
     return new Promise((resolve) => {
       this.#uploads.set(id, resolve);
       this.#worker.ref(); // an upload in flight keeps the process alive until it answers
