@@ -62,10 +62,10 @@ export interface ServingWorkspace {
   close(): Promise<void>;
 }
 
-/** Opens a temp workspace for serving tests (files as given). */
-export async function servingWorkspace(files: Record<string, string> = {}): Promise<ServingWorkspace> {
+/** Opens a temp workspace for serving tests (files as given; `env` e.g. SLUICE_DATABASE_URL). */
+export async function servingWorkspace(files: Record<string, string> = {}, env: Record<string, string> = {}): Promise<ServingWorkspace> {
   const dir = createTestWorkspace(files);
-  const ws = await Workspace.open(await loadConfig({ root: dir.root, env: {} }));
+  const ws = await Workspace.open(await loadConfig({ root: dir.root, env }));
   return {
     dir,
     ws,
