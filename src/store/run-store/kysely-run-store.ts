@@ -150,6 +150,8 @@ class KyselyRunStore implements RunStore {
       let query = this.#db.selectFrom("runs").selectAll();
       if (q.pipeline !== undefined) query = query.where("pipeline", "=", q.pipeline);
       if (q.status !== undefined) query = query.where("status", "=", q.status);
+      if (q.trigger !== undefined) query = query.where("trigger", "=", q.trigger);
+      if (q.actor !== undefined) query = query.where("actor", "=", q.actor);
       if (q.beforeStartedAt !== undefined) query = query.where("started_at", "<", q.beforeStartedAt);
       const limit = Math.max(0, Math.floor(q.limit ?? DEFAULT_LIST_LIMIT));
       const rows = await query.orderBy("started_at", "desc").orderBy("id", "desc").limit(limit).execute();

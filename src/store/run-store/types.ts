@@ -96,6 +96,10 @@ export interface LogLine {
 export interface ListRunsQuery {
   pipeline?: string;
   status?: RunStatus;
+  /** Only runs started by this trigger. */
+  trigger?: Trigger;
+  /** Only runs started by this actor (exact match). */
+  actor?: string;
   /**
    * Most runs returned.
    * @default 50

@@ -159,6 +159,26 @@ export function runStoreContract(name: string, makeTarget: () => Promise<RunStor
       expect((await store.listRuns())[0]).toEqual(runs[3]);
     });
 
+    it("listRuns filters by trigger and by actor, with the other filters and pages", async () => {
+      const runs = [
+        aRun({ id: "r1", startedAt: 1000, trigger: "cli", actor: "ada" }),
+        aRun({ id: "r2", startedAt: 2000, trigger: "http", actor: "ci" }),
+        aRun({ id: "r3", startedAt: 3000, trigger: "cron", actor: "schedule:nightly" }),
+        aRun({ id: "r4", startedAt: 4000, trigger: "http", actor: "ada", status: "failed" }),
+        aRun({ id: "r5", pipeline: "wine", startedAt: 5000, trigger: "http", actor: "ada" }),
+      ];
+      for (const r of runs) await store.createRun(r);
+      const ids = (rs: RunRecord[]): string[] => rs.map((r) => r.id);
+      expect(ids(await store.listRuns({ actor: "ada" }))).toEqual(["r5", "r4", "r1"]);
+      expect(ids(await store.listRuns({ trigger: "http" }))).toEqual(["r5", "r4", "r2"]);
+      expect(ids(await store.listRuns({ trigger: "http", actor: "ada", pipeline: "iris" }))).toEqual(["r4"]);
+      expect(ids(await store.listRuns({ actor: "ada", status: "running" }))).toEqual(["r5", "r1"]);
+      expect(ids(await store.listRuns({ actor: "ada", limit: 1, beforeStartedAt: 5000 }))).toEqual(["r4"]);
+      expect(ids(await store.listRuns({ actor: "schedule:nightly", trigger: "cron" }))).toEqual(["r3"]);
+      expect(await store.listRuns({ actor: "Ada" })).toEqual([]);
+      expect(await store.listRuns({ actor: "ada' OR '1'='1" })).toEqual([]);
+    });
+
     it("listRuns returns at most 50 runs by default", async () => {
       for (let i = 0; i < 55; i++) await store.createRun(aRun({ id: `r${i}`, startedAt: i }));
       const listed = await store.listRuns();
