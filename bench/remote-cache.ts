@@ -56,9 +56,35 @@ export async function remoteCacheBench(bw: BenchWorkspace, o: { steps: number; c
   fs.writeFileSync(path.join(bw.root, "pipelines/blobs.ts"), blobsPipeline(o.blobs, o.blobMiB));
   const server = await startCacheServer({ env: { LOG_LEVEL: "warn", BODY_LIMIT: String(256 * 2 ** 20) } });
   const env = { SLUICE_REMOTE_CACHE_URL: server.url, SLUICE_REMOTE_CACHE_TOKEN: server.token, SLUICE_REMOTE_CACHE_TEAM: "bench", SLUICE_REMOTE_CACHE_SIGNING_KEY: "bench-signing-key-0123456789" };
-  const open = async (label: string): Promise<Workspace> => Workspace.open(await loadConfig({ root: bw.root, env, flags: { cacheDir: bw.freshCacheDir(label) } }));
+  const open = async (label: string, team = "bench"): Promise<Workspace> => Workspace.open(await loadConfig({ root: bw.root, env: { ...env, SLUICE_REMOTE_CACHE_TEAM: team }, flags: { cacheDir: bw.freshCacheDir(label) } }));
   const rows: Row[] = [];
   try {
+    // What a server costs a run that finds nothing on it: lookups that miss, background uploads
+    // of every entry and object, and the flush before the run ends. A fresh team each time.
+    const withServer: number[] = [];
+    const without: number[] = [];
+    for (let rep = 0; rep <= o.reps; rep++) {
+      const plain = await Workspace.open(await loadConfig({ root: bw.root, env: {}, flags: { cacheDir: bw.freshCacheDir("rc-cold-plain") } }));
+      const shared = await open("rc-cold-shared", `cold-${rep}`);
+      try {
+        const [pi, si] = [await plain.load("wide"), await shared.load("wide")];
+        const p = await timeMs(() => plain.run(pi, { params: { n: o.steps }, concurrency: 8 }));
+        const w = await timeMs(() => shared.run(si, { params: { n: o.steps }, concurrency: 8 }));
+        if (shared.remoteCache!.stats.entriesUploaded !== o.steps + 1) throw new Error(`bench s: cold run uploaded ${shared.remoteCache!.stats.entriesUploaded} entries`);
+        if (rep > 0) {
+          without.push(p);
+          withServer.push(w);
+        }
+      } finally {
+        await plain.close();
+        await shared.close();
+      }
+    }
+    log(`  cold run of ${o.steps.toLocaleString("en-US")} no-op steps: with the server ${withServer.map((x) => fmt(x, 0)).join(", ")} ms; without ${without.map((x) => fmt(x, 0)).join(", ")} ms`);
+    rows.push({
+      section: "s. shared cache", name: `cold run, ${o.steps.toLocaleString("en-US")} no-op steps under one root, with the cache server (misses, uploads, flush) vs without one`,
+      measured: `${fmt(median(withServer), 0)} ms`, floor: `${fmt(median(without), 0)} ms without a server`, ratio: `${fmt(median(withServer) / median(without), 1)}×`, target: "", met: null,
+    });
     const cases = [
       { name: "wide", label: `${o.steps.toLocaleString("en-US")} no-op steps under one root (json rows)`, params: { n: o.steps }, steps: o.steps + 1 },
       { name: "chain", label: `a chain of ${o.chain} no-op steps (one graph layer each)`, params: { n: o.chain }, steps: o.chain },
