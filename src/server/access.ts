@@ -36,6 +36,16 @@ interface AuditIntent {
 const actors = new WeakMap<FastifyRequest, Actor>();
 const intents = new WeakMap<FastifyRequest, AuditIntent>();
 
+/**
+ * How long a checked token is trusted without asking the store again. The store lookup is the
+ * costliest part of a scoring request (it halved a constant route's throughput), so a live token
+ * is remembered briefly: a revocation through the API takes effect at once, one through the CLI
+ * (another process) within this time. Unknown tokens are never remembered, so a new token works
+ * at once and random guesses cannot fill memory.
+ */
+export const TOKEN_TRUST_MS = 1000;
+const TOKEN_CACHE_MAX = 10_000;
+
 /** Methods that change state: failed requests with these are audited even when no route named an action. */
 const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
@@ -55,11 +65,16 @@ export interface Access {
   noteAudit(req: FastifyRequest, details: Record<string, unknown>): void;
   /** The onSend hook that writes the request's audit entry. */
   onSend(req: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** Stops trusting the remembered tokens of `name` (after a revocation through the API). */
+  forget(name: string): void;
 }
 
 /** Access control and auditing over `service`, timestamped by `clock`. */
-export function createAccess(opts: { service: ServiceStore; log: Logger; clock: () => number }): Access {
+export function createAccess(opts: { service: ServiceStore; log: Logger; clock: () => number; trustMs?: number }): Access {
   const { service, log, clock } = opts;
+  const trustMs = opts.trustMs ?? TOKEN_TRUST_MS;
+  // Token hash → actor and until when (monotonic ms) it is trusted without a store lookup.
+  const trusted = new Map<string, { actor: Actor; until: number }>();
 
   async function authenticate(req: FastifyRequest): Promise<Actor | undefined> {
     const known = actors.get(req);
@@ -67,9 +82,23 @@ export function createAccess(opts: { service: ServiceStore; log: Logger; clock: 
     const header = req.headers.authorization;
     const m = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!m) return undefined;
-    const token = await service.findToken(hashToken(m[1]!));
-    if (!token || !isRole(token.role)) return undefined;
+    const hash = hashToken(m[1]!);
+    const now = performance.now();
+    const hit = trusted.get(hash);
+    if (hit && hit.until > now) {
+      actors.set(req, hit.actor);
+      return hit.actor;
+    }
+    const token = await service.findToken(hash);
+    if (!token || !isRole(token.role)) {
+      trusted.delete(hash);
+      return undefined;
+    }
     const actor = { name: token.name, role: token.role };
+    if (trustMs > 0) {
+      if (trusted.size >= TOKEN_CACHE_MAX) trusted.clear();
+      trusted.set(hash, { actor, until: now + trustMs });
+    }
     actors.set(req, actor);
     return actor;
   }
@@ -101,6 +130,9 @@ export function createAccess(opts: { service: ServiceStore; log: Logger; clock: 
       return a;
     },
     audit,
+    forget(name) {
+      for (const [hash, t] of trusted) if (t.actor.name === name) trusted.delete(hash);
+    },
     noteAudit(req, details) {
       const i = intents.get(req);
       if (i) i.details = { ...i.details, ...details };

@@ -33,7 +33,11 @@ export function adminRoutes(parts: ServiceParts): RouteGroup {
     app.delete<{ Params: { name: string } }>(
       "/tokens/:name",
       { onRequest: ctx.requireRole("admin", { action: "token.revoke", target: (req) => `token/${(req.params as { name: string }).name}` }), schema: { summary: "Revoke a token", tags: ["admin"], params: Closed({ name: SafeName }), security: BEARER } },
-      async (req) => service.revokeToken(req.params.name, ctx.clock()),
+      async (req) => {
+        const rec = await service.revokeToken(req.params.name, ctx.clock());
+        access.forget(rec.name);
+        return rec;
+      },
     );
   };
 }
