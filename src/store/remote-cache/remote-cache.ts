@@ -21,7 +21,7 @@ export interface RemoteCacheOptions {
   readonly logger: Logger;
   /** Entries waiting for upload; past this, new entries are not shared (counted, warned once). @default 10000 */
   readonly maxQueuedUploads?: number;
-  /** Entries uploading at once. @default 4 */
+  /** Entries uploading at once (each a chain of HEAD/PUT requests; the client thread caps requests in flight). @default 16 */
   readonly uploadsInFlight?: number;
 }
 
@@ -230,7 +230,7 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
 
   #pump(): void {
     this.#pumpScheduled = false;
-    while (this.#inFlight < (this.#o.uploadsInFlight ?? 4) && this.#queue.length > 0 && !this.#down) {
+    while (this.#inFlight < (this.#o.uploadsInFlight ?? 16) && this.#queue.length > 0 && !this.#down) {
       const entry = this.#queue.shift()!;
       const objects = this.#objectsOf(entry);
       if (!objects) {
