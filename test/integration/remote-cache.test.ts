@@ -116,6 +116,18 @@ describe("shared remote cache (real turborepo-remote-cache server on loopback)",
     expect(statuses(r).folder).toBe("cached");
   }, 60_000);
 
+  it("a thread-pool step on the second machine reads inputs that came from the server (its own connection to the local cache)", async () => {
+    const team = newTeam();
+    const a = await machine(team);
+    const first = await a.ws.run(await a.ws.load("shared-thread"));
+    expect(first.status).toBe("succeeded");
+    const b = await machine(team);
+    const r = await b.ws.run(await b.ws.load("shared-thread"), { force: new Set(["list"]) });
+    expect(r.status, JSON.stringify(r.error)).toBe("succeeded");
+    expect(b.ran()).toEqual(["list"]);
+    expect(r.outputs.get("list")).toEqual(first.outputs.get("list"));
+  }, 60_000);
+
   it("is write-once: artifacts already on the server are found by HEAD and never PUT again", async () => {
     const team = newTeam();
     await (await machine(team)).run();
