@@ -74,13 +74,18 @@ describe("sluice serve refuses bad requests and keeps answering", () => {
     expect((await h.request("/api/v1/runs/r-unknown")).status).toBe(404);
   });
 
-  it("answers 400 or 404 to path traversal on every log, metric and artifact route, plain or encoded", async () => {
+  it("answers 400 or 404 to path traversal on every log, metric, explain and artifact route, plain or encoded", async () => {
     const attempts = [
       "/api/v1/runs/../../etc/passwd/logs",
       "/api/v1/runs/%2e%2e%2f%2e%2e%2fetc%2fpasswd/logs",
       "/api/v1/runs/..%2F..%2Fetc/metrics",
       `/api/v1/runs/${runId}/steps/..%2f..%2fsecret/logs`,
       `/api/v1/runs/${runId}/steps/%2e%2e/metrics`,
+      `/api/v1/runs/${runId}/steps/..%2f..%2fsecret/explain`,
+      `/api/v1/runs/${runId}/steps/%2e%2e/explain`,
+      `/api/v1/runs/${runId}/steps/..%5c..%5cwindows/explain`,
+      "/api/v1/runs/..%2f..%2fetc/steps/total/explain",
+      `/api/v1/runs/${runId}/steps/no-such-step/explain`,
       `/api/v1/runs/${runId}/steps/total/outputs/..%2f..%2fruns.db`,
       `/api/v1/runs/${runId}/steps/total/outputs/%2e%2e%2f%2e%2e%2fcache`,
       `/api/v1/runs/${runId}/logs?step=..%2f..%2fetc`,

@@ -1,16 +1,19 @@
 /**
  * Runs: list, one run with its steps, live events (server-sent events, resumable with
- * `Last-Event-ID`), cancel, metrics, logs and output artifacts. Reads need viewer; cancel needs
- * operator.
+ * `Last-Event-ID`), cancel, metrics, logs, output artifacts and why a step was a hit or a miss
+ * (explain). Reads need viewer; cancel needs operator.
  */
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { SluiceError } from "../../errors.ts";
-import type { RunRecord, RunStatus, Trigger } from "../../store/run-store/index.ts";
+import type { MetricPoint, RunRecord, RunStatus, StepRunRecord, Trigger } from "../../store/run-store/index.ts";
+import { createCacheEntries } from "../cache-entries.ts";
 import type { RouteGroup, ServerContext } from "../context.ts";
 import { replayEvents } from "../replay.ts";
+import { RunGraphs, withDependsOn } from "../run-graph.ts";
 import type { ServiceParts } from "../service-parts.ts";
 import { openSse } from "../sse.ts";
+import { explainStep } from "../step-explain.ts";
 import { BEARER, Closed, LimitQuery, SafeName, StepIdParam } from "./schemas.ts";
 
 const RUN_STATUSES = ["running", "succeeded", "failed", "cancelled", "interrupted"] as const;
@@ -20,6 +23,8 @@ const StepParams = Closed({ id: SafeName, step: StepIdParam });
 const PortParams = Closed({ id: SafeName, step: StepIdParam, port: SafeName });
 const StepQuery = Closed({ step: Type.Optional(StepIdParam) });
 const LogQuery = Closed({ step: Type.Optional(StepIdParam), limit: Type.Optional(LimitQuery) });
+/** An actor as run records show it (a token's name, `schedule:<id>`, a user name): printable, no control characters. */
+const ActorQuery = Type.String({ pattern: "^[^\\u0000-\\u001f\\u007f]{1,200}$", description: "runs started by this actor (exact match)" });
 
 type IdReq = { Params: { id: string } };
 
@@ -29,6 +34,8 @@ export function runRoutes(parts: ServiceParts): RouteGroup {
   return async (app: FastifyInstance, ctx: ServerContext) => {
     const store = ctx.workspace.runs;
     const viewer = ctx.requireRole("viewer");
+    const graphs = new RunGraphs(ctx.workspace);
+    const entries = createCacheEntries(ctx.workspace.db);
 
     /** The run record, from the store or (before its first write lands) from its live events. */
     async function runOf(id: string): Promise<RunRecord> {
@@ -42,38 +49,66 @@ export function runRoutes(parts: ServiceParts): RouteGroup {
       throw new SluiceError("SLUICE_RUN_NOT_FOUND", `no run "${id}". List runs with GET /api/v1/runs.`, { runId: id, field: "id" });
     }
 
-    app.get<{ Querystring: { pipeline?: string; status?: RunStatus; trigger?: Trigger; limit?: string } }>(
+    /** One step run of a run, or 404 naming the step. */
+    async function stepOf(run: RunRecord, stepId: string): Promise<StepRunRecord> {
+      const step = (await store.listStepRuns(run.id)).find((s) => s.stepId === stepId);
+      if (!step) throw new SluiceError("SLUICE_RUN_NOT_FOUND", `run "${run.id}" has no step "${stepId}" (or it has not started yet). GET /api/v1/runs/${run.id} lists its steps.`, { runId: run.id, stepId, field: "step" });
+      return step;
+    }
+
+    app.get<{ Querystring: { pipeline?: string; status?: RunStatus; trigger?: Trigger; actor?: string; limit?: string } }>(
       "/runs",
       {
         onRequest: viewer,
         schema: {
-          summary: "Runs, newest first",
+          summary: "Runs, newest first, filtered by pipeline, status, trigger and actor",
           tags: ["runs"],
-          querystring: Closed({ pipeline: Type.Optional(SafeName), status: Type.Optional(Type.Union(RUN_STATUSES.map((s) => Type.Literal(s)))), trigger: Type.Optional(Type.Union(TRIGGERS.map((s) => Type.Literal(s)))), limit: Type.Optional(LimitQuery) }),
+          querystring: Closed({ pipeline: Type.Optional(SafeName), status: Type.Optional(Type.Union(RUN_STATUSES.map((s) => Type.Literal(s)))), trigger: Type.Optional(Type.Union(TRIGGERS.map((s) => Type.Literal(s)))), actor: Type.Optional(ActorQuery), limit: Type.Optional(LimitQuery) }),
           security: BEARER,
         },
       },
       async (req) => {
-        const { pipeline, status, trigger } = req.query;
-        const limit = Number(req.query.limit ?? 50);
-        if (!trigger) return store.listRuns({ pipeline, status, limit });
-        // The store filters by pipeline and status; the trigger is filtered here, a page at a time.
-        const out: RunRecord[] = [];
-        let before: number | undefined;
-        for (let page = 0; page < 20 && out.length < limit; page++) {
-          const batch = await store.listRuns({ pipeline, status, limit: 500, beforeStartedAt: before });
-          out.push(...batch.filter((r) => r.trigger === trigger));
-          if (batch.length < 500) break;
-          before = batch.at(-1)!.startedAt;
-        }
-        return out.slice(0, limit);
+        const { pipeline, status, trigger, actor } = req.query;
+        return store.listRuns({ pipeline, status, trigger, actor, limit: Number(req.query.limit ?? 50) });
       },
     );
 
-    app.get<IdReq>("/runs/:id", { onRequest: viewer, schema: { summary: "One run and its steps", tags: ["runs"], params: RunParams, security: BEARER } }, async (req) => {
-      const run = await runOf(req.params.id);
-      return { run, steps: await store.listStepRuns(run.id), live: manager.get(run.id)?.finished === false };
-    });
+    app.get<IdReq>(
+      "/runs/:id",
+      {
+        onRequest: viewer,
+        schema: {
+          summary: "One run, its steps (each with dependsOn) and its graph",
+          description: "`graph` is the run's own plan (its pipeline planned with the run's params; null when that no longer plans): `{ id, kind, dependsOn }` per step. Each step record has `dependsOn` from it; a map instance has its map node's, and `mapOf`.",
+          tags: ["runs"],
+          params: RunParams,
+          security: BEARER,
+        },
+      },
+      async (req) => {
+        const run = await runOf(req.params.id);
+        const [steps, graph] = await Promise.all([store.listStepRuns(run.id), graphs.of(run)]);
+        return { run, steps: withDependsOn(steps, graph), graph, live: manager.get(run.id)?.finished === false };
+      },
+    );
+
+    app.get<{ Params: { id: string; step: string } }>(
+      "/runs/:id/steps/:step/explain",
+      {
+        onRequest: viewer,
+        schema: {
+          summary: "Why a step was a cache hit or a miss",
+          description: "For a hit, `fromRun` is the run whose outputs were reused. For a miss on a new cache key, `changes` lists every key component (code file, package, param, input, env, version) that differs from the entry of the same step made before it (`comparedWith`); `summary` says it in words.",
+          tags: ["runs"],
+          params: StepParams,
+          security: BEARER,
+        },
+      },
+      async (req) => {
+        const run = await runOf(req.params.id);
+        return explainStep(ctx.workspace, entries, run, await stepOf(run, req.params.step));
+      },
+    );
 
     app.get<IdReq & { Headers: { "last-event-id"?: string } }>(
       "/runs/:id/events",
@@ -133,10 +168,28 @@ export function runRoutes(parts: ServiceParts): RouteGroup {
       const run = await runOf(req.params.id);
       return store.listLogs(run.id, req.params.step);
     });
-    app.get<{ Params: { id: string; step: string } }>("/runs/:id/steps/:step/metrics", { onRequest: viewer, schema: { summary: "One step's metric samples", tags: ["runs"], params: StepParams, security: BEARER } }, async (req) => {
-      const run = await runOf(req.params.id);
-      return store.listMetrics(run.id, req.params.step);
-    });
+    app.get<{ Params: { id: string; step: string } }>(
+      "/runs/:id/steps/:step/metrics",
+      {
+        onRequest: viewer,
+        schema: {
+          summary: "One step's metric samples",
+          description: "A cached step reports no metrics of its own: it answers the samples of the run that produced its outputs, each with `fromRun` (that run's id; `runId` and `stepId` are where they were recorded).",
+          tags: ["runs"],
+          params: StepParams,
+          security: BEARER,
+        },
+      },
+      async (req): Promise<Array<MetricPoint & { fromRun?: string }>> => {
+        const run = await runOf(req.params.id);
+        const own = await store.listMetrics(run.id, req.params.step);
+        if (own.length > 0) return own;
+        const step = (await store.listStepRuns(run.id)).find((s) => s.stepId === req.params.step);
+        const made = step?.status === "cached" && step.cacheKey ? entries.entry(step.cacheKey) : undefined;
+        if (!made || made.runId === run.id) return own;
+        return (await store.listMetrics(made.runId, made.stepId)).map((p) => ({ ...p, fromRun: made.runId }));
+      },
+    );
     app.get<{ Params: { id: string; step: string; port: string } }>(
       "/runs/:id/steps/:step/outputs/:port",
       { onRequest: viewer, schema: { summary: "The bytes of one output artifact of a step (found by the digest the run recorded)", tags: ["runs"], params: PortParams, security: BEARER } },
