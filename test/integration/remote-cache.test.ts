@@ -246,6 +246,19 @@ describe("shared remote cache (real turborepo-remote-cache server on loopback)",
     expect(reader.ws.actionCache.get(sha256("key nowhere") as never)).toBeUndefined();
   }, 60_000);
 
+  it("works with a server that keeps Turborepo artifact tags (TURBO_REMOTE_CACHE_SIGNATURE_KEY set)", async () => {
+    const tagged = await startCacheServer({ env: { TURBO_REMOTE_CACHE_SIGNATURE_KEY: "server-side-key" } });
+    try {
+      const env = { SLUICE_REMOTE_CACHE_URL: tagged.url, SLUICE_REMOTE_CACHE_TOKEN: tagged.token };
+      const team = newTeam();
+      await (await machine(team, env)).run();
+      const b = await machine(team, env);
+      expect(statuses(await b.run())).toEqual(Object.fromEntries(SHARED_STEPS.map((id) => [id, "cached"])));
+    } finally {
+      await tagged.stop();
+    }
+  }, 60_000);
+
   it("read-only mode reads but never writes", async () => {
     const team = newTeam();
     const ro = await machine(team, { SLUICE_REMOTE_CACHE_READ_ONLY: "1" });

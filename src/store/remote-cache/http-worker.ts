@@ -129,7 +129,10 @@ async function putOnce(item: UploadItem): Promise<boolean> {
   }
   const res = await request("PUT", item.name, {
     body,
-    headers: { ...headers, "content-type": "application/octet-stream", "content-length": String(length) },
+    // A server configured to keep Turborepo's artifact signatures (TURBO_REMOTE_CACHE_SIGNATURE_KEY)
+    // answers 404 for an artifact stored without a tag. sluice checks its own digests and HMACs,
+    // so the tag is only a marker; it is never trusted.
+    headers: { ...headers, "content-type": "application/octet-stream", "content-length": String(length), "x-artifact-tag": "sluice" },
     ...({ duplex: "half" } as object),
   });
   await res.body?.cancel();
