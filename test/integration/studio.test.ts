@@ -98,6 +98,20 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     await p.goto(`${h.base}/#/runs?trigger=cron`);
     await p.locator(".page[data-page=runs] .notice").waitFor();
     await expect(p.locator("#runs-table").count()).resolves.toBe(0);
+
+    // The actor filter is the server's: the page asks for it, and gets only that actor's runs.
+    const byAdmin = await h.api<{ runId: string }>("/pipelines/demo/runs", { role: "admin", method: "POST", body: {} });
+    await h.server.runs.get(byAdmin.json.runId)!.done;
+    const asked: string[] = [];
+    p.on("request", (r) => asked.push(r.url()));
+    await p.goto(`${h.base}/#/runs?actor=admin-studio`);
+    await p.waitForFunction((id) => [...document.querySelectorAll("#runs-table tbody tr")].map((r) => r.getAttribute("data-run")).join() === id, byAdmin.json.runId);
+    expect(asked.some((u) => /\/api\/v1\/runs\?(.*&)?actor=admin-studio(&|$)/.test(u))).toBe(true);
+    const actors = await p.locator("#run-filters select[name=actor] option").allTextContents();
+    expect(actors).toEqual(expect.arrayContaining(["admin-studio", "operator-studio"]));
+    await p.locator("#run-filters select[name=actor]").selectOption("operator-studio");
+    await p.waitForFunction(() => document.querySelectorAll("#runs-table tbody tr").length > 1);
+    await expect(p.locator(`#runs-table tr[data-run="${byAdmin.json.runId}"]`).count()).resolves.toBe(0);
   });
 
   it("draws each run's DAG with the colour of each step's status as the API reports it (ran, cached, failed, skipped, a map as one node)", async () => {
@@ -120,6 +134,10 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     await expect(p.locator(`#run-dag g.node[data-step="square"]`).getAttribute("data-kind")).resolves.toBe("map");
     await expect(p.locator(`#run-dag g.node[data-step="square"] text.sub`).textContent()).resolves.toBe("12 · 12 ran");
     await expect(p.locator("#run-dag g.node").count()).resolves.toBe(6);
+    // Edges are the run's own graph (dependsOn from the API), not the pipeline's default plan.
+    const graph = (await h.api<{ graph: Array<{ id: string; dependsOn: string[] }> }>(`/runs/${runs.mixed}`)).json.graph;
+    expect(graph.find((n) => n.id === "after-boom")!.dependsOn).toEqual(["boom"]);
+    await expect(p.locator("#run-dag path.edge").count()).resolves.toBe(graph.reduce((n, s) => n + s.dependsOn.length, 0));
     const cached = await dagColours(await page("viewer", `#/runs/${runs.demoCached}`).then(async (q) => (await q.locator("#run-dag g.node").first().waitFor(), q)));
     expect(new Set(Object.values(cached).map((v) => v.status))).toEqual(new Set(["cached"]));
   });
@@ -222,6 +240,14 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     }
     const loss = (await h.api<Array<{ name: string; value: number }>>(`/runs/${runs.bcSlower}/steps/train-gbdt/metrics`)).json.filter((m) => m.name === "train_loss");
     expect(shown["train-gbdt › train_loss"]?.[1]).toBe(String(Number(loss.at(-1)!.value.toPrecision(4))));
+    // train-logistic was cached in the second run: its cell shows the first run's value, marked as that run's.
+    const lent = (await h.api<Array<{ name: string; value: number; fromRun?: string }>>(`/runs/${runs.bcSlower}/steps/train-logistic/metrics`)).json.filter((m) => m.name === "train_loss");
+    expect(lent.length).toBeGreaterThan(0);
+    expect(lent.every((m) => m.fromRun === runs.bcDefault)).toBe(true);
+    const value = String(Number(lent.at(-1)!.value.toPrecision(4)));
+    expect(shown["train-logistic › train_loss"]).toEqual([value, `${value} ↩ ${runs.bcDefault}`]);
+    await expect(p.locator('#metrics-diff tr[data-metric="train-logistic › train_loss"] td').nth(1).getAttribute("data-from-run")).resolves.toBe(runs.bcDefault);
+    await expect(p.locator('#metrics-diff tr[data-metric="train-logistic › train_loss"] td').nth(0).getAttribute("data-from-run")).resolves.toBeNull();
     const chart = p.locator('figure.chart[data-metric="train-gbdt › train_loss"]');
     await expect(chart.count()).resolves.toBe(1);
     await expect(chart.locator(".u-legend .u-series").count()).resolves.toBe(3); // x + one line per run
@@ -233,9 +259,20 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     const explain = p.locator('#step-panel [data-explain="train-gbdt"]');
     await explain.waitFor();
     await expect(explain.locator("li").allTextContents()).resolves.toEqual(["same inputs, another cache key: the step's params or code changed", "param run gbdtLearningRate: 0.1 → 0.05"]);
+    // The server's explain: exactly the key component that changed, against the first run's entry.
+    const keyExplain = p.locator('#step-panel [data-key-explain="train-gbdt"]');
+    await keyExplain.waitFor();
+    const served = (await h.api(`/runs/${runs.bcSlower}/steps/train-gbdt/explain`)).json;
+    expect(served).toMatchObject({ hit: false, comparedWith: { runId: runs.bcDefault }, changes: [{ component: "param", path: "learningRate", old: 0.1, new: 0.05 }] });
+    await expect(keyExplain.locator("li").allTextContents()).resolves.toEqual(["param learningRate: 0.1 → 0.05"]);
+    await expect(keyExplain.locator("a").getAttribute("href")).resolves.toBe(`#/runs/${runs.bcDefault}`);
     await p.locator('#run-dag g.node[data-step="train-logistic"]').click();
     await p.locator('#step-panel [data-explain="train-logistic"]').waitFor();
     await expect(p.locator('#step-panel [data-why="train-logistic"]').textContent()).resolves.toContain("Why cached: cache hit");
+    await expect(p.locator('#step-panel [data-key-explain="train-logistic"][data-hit="true"] a').getAttribute("href")).resolves.toBe(`#/runs/${runs.bcDefault}`);
+    // Its metrics are the producing run's, said so.
+    await expect(p.locator("#step-panel [data-metrics-from]").getAttribute("data-metrics-from")).resolves.toBe(runs.bcDefault);
+    await expect(p.locator('#step-panel figure.chart[data-metric="train_loss"]').count()).resolves.toBe(1);
     await screenshot(p, "run-explain");
   });
 

@@ -15,18 +15,36 @@ function numbersOf(json) {
   return Object.entries(src).filter(([, v]) => typeof v === "number");
 }
 
-/** One run's record, metric samples and final numbers (`step › name` → value). */
+/**
+ * One run's record, metric samples and final numbers (`step › name` → value). A cached step
+ * sampled nothing in this run: the API answers its producing run's samples (`fromRun`), kept
+ * under this run's step id and remembered in `borrowed` (`step › name` → producing run).
+ */
 async function loadRun(id, signal) {
   const { run, steps } = await api(`/runs/${seg(id)}`, { signal });
-  const points = await api(`/runs/${seg(id)}/metrics`, { signal }).catch(() => []);
+  const own = await api(`/runs/${seg(id)}/metrics`, { signal }).catch(() => []);
+  const sampled = new Set(own.map((p) => p.stepId));
+  const cached = steps.filter((s) => s.status === "cached" && !sampled.has(s.stepId) && !/\[/.test(s.stepId)).slice(0, 20);
+  const lent = await Promise.all(cached.map((s) => api(`/runs/${seg(id)}/steps/${seg(s.stepId)}/metrics`, { signal }).catch(() => [])));
+  const borrowed = new Map();
+  const points = [...own];
+  cached.forEach((s, i) => {
+    for (const p of lent[i].filter((q) => q.fromRun)) {
+      points.push({ ...p, stepId: s.stepId });
+      borrowed.set(`${s.stepId} › ${p.name}`, p.fromRun);
+    }
+  });
   const finals = new Map();
   for (const p of points) finals.set(`${p.stepId} › ${p.name}`, p.value);
   const withMetrics = steps.filter((s) => s.outputs?.metrics && !/\[/.test(s.stepId)).slice(0, 20);
   const outputs = await Promise.all(withMetrics.map((s) => api(`/runs/${seg(id)}/steps/${seg(s.stepId)}/outputs/metrics`, { signal }).catch(() => null)));
   withMetrics.forEach((s, i) => {
-    for (const [k, v] of numbersOf(outputs[i])) finals.set(`${s.stepId} › ${k}`, v);
+    for (const [k, v] of numbersOf(outputs[i])) {
+      finals.set(`${s.stepId} › ${k}`, v);
+      borrowed.delete(`${s.stepId} › ${k}`); // the run's own output
+    }
   });
-  return { run, points, finals };
+  return { run, points, finals, borrowed };
 }
 
 async function picker(view, signal, chosen) {
@@ -81,7 +99,12 @@ export async function render(view, { query, signal }) {
   const metricRows = metricKeys.map((k) => {
     const vals = runs.map((r) => r.finals.get(k));
     const differs = new Set(vals.map((v) => JSON.stringify(v))).size > 1;
-    return h("tr", { "data-metric": k, class: differs ? "diff" : null }, h("th", {}, k), vals.map((v) => h("td", { class: "num" }, fmtValue(v))));
+    const cell = (r, v) => {
+      const from = r.borrowed.get(k);
+      if (!from || v === undefined) return h("td", { class: "num" }, fmtValue(v));
+      return h("td", { class: "num", "data-from-run": from, title: `cached here: the value of run ${from}, which computed the step` }, fmtValue(v), h("span", { class: "muted from-run" }, ` ↩ ${from}`));
+    };
+    return h("tr", { "data-metric": k, class: differs ? "diff" : null }, h("th", {}, k), runs.map((r, i) => cell(r, vals[i])));
   });
 
   const charts = h("div", { class: "charts" });
@@ -91,7 +114,7 @@ export async function render(view, { query, signal }) {
     h("h2", {}, "Params ", h("span", { class: "muted" }, `(${differing} differ${differing === 1 ? "s" : ""})`)),
     h("div", { class: "table-wrap card" }, h("table", { class: "params-diff", id: "params-diff" }, h("thead", {}, head.cloneNode(true)), h("tbody", {}, paramRows))),
     h("h2", {}, "Final metrics"),
-    metricRows.length ? h("div", { class: "table-wrap card" }, h("table", { class: "metrics-diff", id: "metrics-diff" }, h("thead", {}, head.cloneNode(true)), h("tbody", {}, metricRows)), h("p", { class: "muted" }, "— : no sample in that run. A cached step reports no metrics; they are in the run that computed it.")) : notice("These runs reported no metrics."),
+    metricRows.length ? h("div", { class: "table-wrap card" }, h("table", { class: "metrics-diff", id: "metrics-diff" }, h("thead", {}, head.cloneNode(true)), h("tbody", {}, metricRows)), h("p", { class: "muted" }, "— : no sample in that run. ↩ run: the step was cached in this run; the value is that of the run that computed it.")) : notice("These runs reported no metrics."),
     h("h2", {}, "Curves"),
     charts,
   );
@@ -100,7 +123,8 @@ export async function render(view, { query, signal }) {
   runs.forEach((r) => {
     const byKey = new Map();
     for (const p of r.points) (byKey.get(`${p.stepId} › ${p.name}`) ?? byKey.set(`${p.stepId} › ${p.name}`, []).get(`${p.stepId} › ${p.name}`)).push(p);
-    for (const [k, pts] of byKey) if (pts.length > 1) (curves.get(k) ?? curves.set(k, new Map()).get(k)).set(r.run.id, pts);
+    const label = (k) => (r.borrowed.has(k) ? `${r.run.id} (↩ ${r.borrowed.get(k)})` : r.run.id);
+    for (const [k, pts] of byKey) if (pts.length > 1) (curves.get(k) ?? curves.set(k, new Map()).get(k)).set(label(k), pts);
   });
   for (const [k, series] of [...curves].slice(0, 24)) lineChart(charts, k, series);
   if (curves.size === 0) charts.append(h("p", { class: "muted" }, "No curves (no metric sampled more than once)."));

@@ -15,7 +15,7 @@ const LEGEND = ["pending", "queued", "running", "cached", "succeeded", "failed",
 /** Event type → the step status it means. */
 const STATUS_OF = { "step.queued": "queued", "step.waiting": "queued", "step.started": "running", "step.retrying": "queued", "step.cached": "cached", "step.succeeded": "succeeded", "step.failed": "failed", "step.skipped": "skipped", "step.cancelled": "cancelled" };
 
-/** The run's state: its record, top-level steps and map instances, kept current from events. */
+/** The run's state: its record, top-level steps and map instances, kept current from events; `pipelineSteps` is the run's graph (`{ id, kind, dependsOn }`). */
 function createState(run, steps, pipelineSteps) {
   const top = new Map();
   const instances = new Map();
@@ -80,7 +80,7 @@ function createState(run, steps, pipelineSteps) {
       const kindOf = new Map(planned.map((s) => [s.id, s.kind]));
       const nodes = [...ids].map((id) => this.node(id, kindOf.get(id)));
       const edges = planned.flatMap((s) => (s.dependsOn ?? []).map((d) => [d, s.id]));
-      // Steps the pipeline's default plan does not have (other params): wire them by artifact digests.
+      // Steps outside the run's graph (its pipeline no longer plans): wire them by artifact digests.
       const producer = new Map();
       for (const r of top.values()) for (const d of Object.values(r.outputs ?? {})) producer.set(d, r.stepId);
       for (const id of ids) {
@@ -112,8 +112,8 @@ function paramsTable(params) {
 export async function render(view, { params, signal }) {
   const runId = params.id;
   const first = await api(`/runs/${seg(runId)}`, { signal });
-  const pipeline = await api(`/pipelines/${seg(first.run.pipeline)}`, { signal }).catch(() => null);
-  const state = createState(first.run, first.steps, pipeline?.steps ?? null);
+  // The run's own graph (its pipeline planned with its params); null when that no longer plans.
+  const state = createState(first.run, first.steps, first.graph ?? null);
   let live = first.live || first.run.status === "running";
 
   const head = h("div", { class: "card run-head" });

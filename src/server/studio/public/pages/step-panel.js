@@ -76,6 +76,16 @@ async function diffWithPrevious(run, rec, signal) {
   );
 }
 
+/** The server's explain of a step run: for a hit, the run that made the outputs; for a miss, the key components that changed. */
+function keyExplain(rec, ex) {
+  const runLink = (id) => h("a", { href: `#/runs/${encodeURIComponent(id)}` }, h("code", {}, id));
+  const box = h("div", { class: "explain key-explain", "data-key-explain": rec.stepId, "data-hit": ex.hit ? "true" : "false" });
+  if (ex.hit) box.append(ex.fromRun ? h("div", {}, "Outputs made by run ", runLink(ex.fromRun), ".") : h("div", { class: "muted" }, ex.summary?.[0] ?? "cache hit"));
+  else if (ex.comparedWith) box.append(h("div", { class: "muted" }, "Cache key components changed since run ", runLink(ex.comparedWith.runId), ":"), h("ul", { class: "changes" }, (ex.summary ?? ex.changes.map(changeText)).map((t) => h("li", {}, t))));
+  else box.append(h("div", { class: "muted" }, (ex.summary ?? []).join("; ")));
+  return box;
+}
+
 /** The "why" box: the recorded reason, plus the explain diff when the server has that route. */
 async function whyBox(run, rec, signal) {
   const runId = run.id;
@@ -85,8 +95,7 @@ async function whyBox(run, rec, signal) {
   if (await hasRoute("get", "/api/v1/runs/{id}/steps/{step}/explain")) {
     try {
       const ex = await api(`/runs/${seg(runId)}/steps/${seg(rec.stepId)}/explain`, { signal });
-      const changes = ex?.changes ?? [];
-      if (changes.length) box.append(h("ul", { class: "changes" }, changes.map((c) => h("li", {}, changeText(c)))));
+      if (ex) box.append(keyExplain(rec, ex));
     } catch {
       /* the recorded reason stands */
     }
@@ -139,6 +148,8 @@ export async function stepDetails(panel, { run, rec, signal, onBack }) {
   );
   const [points, lines] = await Promise.all([api(`/runs/${seg(runId)}/steps/${seg(rec.stepId)}/metrics`, { signal }).catch(() => []), api(`/runs/${seg(runId)}/steps/${seg(rec.stepId)}/logs`, { signal }).catch(() => [])]);
   if (signal.aborted) return null;
+  const fromRun = points.find((p) => p.fromRun)?.fromRun;
+  if (fromRun) charts.append(h("p", { class: "muted", "data-metrics-from": fromRun }, "Cached: these are the metrics of run ", h("a", { href: `#/runs/${encodeURIComponent(fromRun)}` }, h("code", {}, fromRun)), ", which computed its outputs."));
   if (metricCharts(charts, points, () => rec.stepId) === 0) charts.append(h("p", { class: "muted" }, "No metrics."));
   const pre = logBox(lines);
   replace(logs, pre);
