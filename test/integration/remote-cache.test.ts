@@ -106,6 +106,22 @@ describe("shared remote cache (real turborepo-remote-cache server on loopback)",
     expect(b.ws.remoteCache!.stats).toMatchObject({ entryHits: 22, fetchRounds: 6 });
   }, 60_000);
 
+  it("warms map instances in one batch too, and goes on below the map", async () => {
+    const team = newTeam();
+    const a = await machine(team);
+    const first = await a.ws.run(await a.ws.load("mapped"));
+    expect(first.status).toBe("succeeded");
+    const instances = first.steps.filter((s) => s.mapId === "measure").length;
+    expect(instances).toBe(7); // the words of data/input.txt
+    const b = await machine(team);
+    const r = await b.ws.run(await b.ws.load("mapped"));
+    expect(r.steps.filter((s) => s.status !== "cached")).toEqual([]);
+    expect(b.ran()).toEqual([]);
+    expect(r.outputs.get("sum")).toEqual(first.outputs.get("sum"));
+    // load, items, the 7 instances, sum: four layers, entries then objects for each.
+    expect(b.ws.remoteCache!.stats).toMatchObject({ entryHits: 10, fetchRounds: 8 });
+  }, 60_000);
+
   it("a step that reruns on the second machine reads its folder input fetched from the server", async () => {
     const team = newTeam();
     await (await machine(team)).run();
