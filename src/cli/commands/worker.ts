@@ -70,7 +70,12 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    await worker.start();
+    // A signal while it still waits for Redis stops it at once.
+    const first = await Promise.race([worker.start().then(() => "started" as const), stopped.then(() => "stopped" as const)]);
+    if (first === "stopped") {
+      await worker.close(true);
+      return 0;
+    }
     if (values.json) io.out(`${JSON.stringify({ ready: true, worker: worker.label, queue, prefix: config.redisPrefix, concurrency })}\n`);
     else io.err(`worker ${worker.label} ready: queue "${queue}" (prefix ${config.redisPrefix}), concurrency ${concurrency}, workspace ${config.root}\n`);
     const force = await stopped;

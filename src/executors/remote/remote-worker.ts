@@ -81,7 +81,13 @@ export class RemoteWorker {
   async start(): Promise<void> {
     const { queue, prefix } = this.#o;
     this.#sub = new Redis({ ...(this.#connection as object), maxRetriesPerRequest: null });
-    this.#sub.on("error", (err: Error) => this.#log.debug({ err: err.message }, "cancel channel connection error"));
+    // One warning per outage (ioredis retries on its own), so a worker waiting for Redis says why.
+    let warned = false;
+    this.#sub.on("error", (err: Error) => {
+      if (!warned) this.#log.warn({ err: err.message, redis: this.#o.redisUrl.replace(/\/\/[^@/]*@/, "//***@") }, "redis unreachable; retrying");
+      warned = true;
+    });
+    this.#sub.on("ready", () => (warned = false));
     this.#sub.on("message", (_channel: string, jobId: string) => {
       if (this.#worker?.cancelJob(jobId, "cancelled by the coordinator")) this.#log.info({ jobId }, "job cancelled");
     });
@@ -175,7 +181,7 @@ export class RemoteWorker {
   /** Stops taking jobs. Graceful: running jobs finish first; `force`: they are left for other workers (stall recovery). */
   async close(force = false): Promise<void> {
     await this.#worker?.close(force);
-    await this.#sub?.quit().catch(() => undefined);
+    this.#sub?.disconnect();
     await this.#threads.close();
     this.#db.close();
   }
