@@ -53,7 +53,11 @@ export function explainStep(ws: Workspace, entries: CacheEntries, run: RunRecord
   if (!key) return { ...miss, summary: [step.reason ?? `no cache key recorded (step ${step.status})`] };
   if (step.reason !== null && step.reason !== NEW_KEY) return { ...miss, summary: [step.reason] };
   const cur = entries.entry(key);
-  if (!cur) return { ...miss, summary: [`the record of key ${key.slice(7, 19)} is not in this machine's cache (the step did not succeed here, or the entry was pruned), so its components cannot be compared`] };
+  if (!cur) {
+    const unfinished = ["pending", "queued", "running"].includes(step.status);
+    const why = unfinished ? "the step has not finished yet: its key's record is stored when it succeeds" : `the record of key ${key.slice(7, 19)} is not in this machine's cache (the step did not succeed here, or the entry was pruned)`;
+    return { ...miss, summary: [`${why}, so no components can be compared`] };
+  }
   const prev = entries.previous(run.pipeline, step.stepId, key, step.startedAt ?? run.startedAt);
   if (!prev) return { ...miss, summary: ["never run before: no earlier entry of this step"] };
   const changes = explainChanges({ record: prev.record, code: ws.actionCache.getCode(prev.record.code) }, { record: cur.record, code: ws.actionCache.getCode(cur.record.code) });

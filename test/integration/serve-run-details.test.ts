@@ -9,7 +9,7 @@ import fs from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { createTestWorkspace } from "../../src/testing/index.ts";
 import { DEMO_FILES } from "../fixtures/demo-workspace.ts";
-import { startServe, type ServeHarness } from "./serve-harness.ts";
+import { readSse, startServe, type ServeHarness } from "./serve-harness.ts";
 
 /** A map pipeline whose graph depends on a param: `twice` adds a second reader of the map. */
 const FAN_FILES: Record<string, string> = {
@@ -76,6 +76,15 @@ async function runToEnd(s: ServeHarness, pipeline: string, params: Record<string
   return runId;
 }
 
+/** Polls real state (here: the run store) until `check` holds. */
+async function untilTrue(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 3000; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 async function getJson<T = any>(s: ServeHarness, path: string): Promise<{ status: number; json: T }> {
   const res = await s.request(path);
   return { status: res.status, json: (await res.json()) as T };
@@ -114,6 +123,20 @@ describe("sluice serve: run details", () => {
     expect(shout.json).toMatchObject({ hit: false, comparedWith: { runId: first } });
     expect(shout.json.changes).toEqual([{ component: "code", file: expect.stringMatching(/shout-helper\.ts$/), old: expect.any(String), new: expect.any(String) }]);
     expect((await explain(third, "scale")).json).toMatchObject({ hit: true, fromRun: second });
+
+    // A step still running has no key record yet: explain says so rather than guessing.
+    h.tw.write("block", "");
+    const started = await h.request("/api/v1/pipelines/gated/runs", { method: "POST", role: "operator", headers: { "content-type": "application/json" }, body: "{}" });
+    const { runId: gated } = (await started.json()) as { runId: string };
+    let whileRunning: { status: number; json: any } | undefined;
+    await readSse(await h.request(`/api/v1/runs/${gated}/events`), async (m) => {
+      if (m.event !== "step.started" || m.data.stepId !== "gate") return;
+      // The step record lands with the recorder's next flush: wait for it on the store itself.
+      await untilTrue(async () => (await h!.ws.runs.listStepRuns(gated)).some((s) => s.stepId === "gate" && s.status === "running"), "the gate's running record");
+      whileRunning = await explain(gated, "gate");
+      fs.rmSync(h!.tw.path("block"));
+    });
+    expect(whileRunning!.json).toMatchObject({ status: "running", hit: false, changes: [], summary: [expect.stringMatching(/^the step has not finished yet/)] });
 
     // The route is published, and unknown runs and steps are 404s naming what was missing.
     const doc = (await getJson(h, "/api/v1/openapi.json")).json;
