@@ -323,6 +323,24 @@ describe("when the cache server fails", () => {
     expect(puts(team)).toBe(0);
   }, 60_000);
 
+  it("a server that refuses writes (the real server with READ_ONLY=true answers PUT with 403) is 'unavailable' for the rest of the run; the run succeeds", async () => {
+    const ro = await startCacheServer({ env: { READ_ONLY: "true" } });
+    try {
+      const m = await machine(newTeam(), { SLUICE_REMOTE_CACHE_URL: ro.url, SLUICE_REMOTE_CACHE_TOKEN: ro.token });
+      const r = await m.run();
+      expect(r.status).toBe("succeeded");
+      expect(m.ws.remoteCache!.stats.unavailable).toMatch(/PUT .*HTTP 403/);
+      expect(m.warnings().filter((w) => w.startsWith("remote cache unavailable"))).toHaveLength(1);
+      // Uploads already in flight may have tried too, but no entry was sent: its objects were refused.
+      const puts403 = ro.requests().filter((q) => q.method === "PUT");
+      expect(puts403.length).toBeGreaterThan(0);
+      expect(puts403.filter((q) => q.url.includes("/ac-"))).toEqual([]);
+      expect(statuses(await m.run())).toEqual(Object.fromEntries(SHARED_STEPS.map((id) => [id, "cached"])));
+    } finally {
+      await ro.stop();
+    }
+  }, 60_000);
+
   it("a server that accepts connections but never answers times out per request and is 'unavailable'", async () => {
     const silent = await startStatusServer("never");
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-rc-timeout-"));
