@@ -128,7 +128,6 @@ export class RemoteWorker {
 
   async #process(job: Job<RemoteJobData, RemoteJobResult>, signal: AbortSignal | undefined): Promise<RemoteJobResult> {
     const data = job.data;
-    const log = this.#log.child({ jobId: job.id, runId: data.runId, stepId: data.stepId });
     let lines: RemoteLine[] = [];
     let reported = false;
     let sending: Promise<unknown> = Promise.resolve();
@@ -136,7 +135,7 @@ export class RemoteWorker {
       reported = true;
       const batch: RemoteProgress = { worker: this.label, lines };
       lines = [];
-      sending = sending.then(() => job.updateProgress(batch as unknown as object)).catch((err: unknown) => log.warn({ err: (err as Error).message }, "progress not sent"));
+      sending = sending.then(() => job.updateProgress(batch as unknown as object)).catch((err: unknown) => this.#log.warn({ err: (err as Error).message, jobId: job.id, runId: data.runId, stepId: data.stepId }, "progress not sent"));
     };
     // Quick steps report nothing while running (the result names the worker); others say who runs them, then stream lines.
     const timer = setInterval(() => {
@@ -153,7 +152,6 @@ export class RemoteWorker {
           fail("SLUICE_REMOTE_UNAVAILABLE", `step "${data.stepId}" › input "${port}": worker ${this.label} cannot find object ${input.digest} in its cache ${this.#o.cacheDir}. Workers must see the coordinator's cache folder (run them on its machine, or mount the folder and set SLUICE_CACHE_DIR).`, { step: data.stepId, field: port, digest: input.digest, worker: this.label });
         }
       }
-      log.debug({ attempt: data.attempt }, "step started");
       const produced = await this.#threads.execute({
         runId: data.runId, stepId: data.stepId, step, attempt: data.attempt, params: data.params, inputs: data.inputs, env: data.env,
         signal: signal ?? new AbortController().signal,
