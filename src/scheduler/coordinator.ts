@@ -499,7 +499,8 @@ export class RunCoordinator {
       onLog: (level: "debug" | "info" | "warn" | "error", msg: string, data?: Record<string, unknown>) => emit({ type: "log", runId, ts: clock(), stepId: node.id, level, msg, ...(data ? { data } : {}) }),
       onMetric: (name: string, value: number, step?: number) => emit({ type: "metric", runId, ts: clock(), stepId: node.id, name, value, step: step ?? null }),
       onWorker: (worker: string) => {
-        if (u.phase === "running") emit({ type: "step.started", runId, ts: clock(), stepId: node.id, key: u.key!, executor: ex.kind, attempt: u.attempt, worker, inputs: u.inputs, ...this.#mapId(u) });
+        // Same attempt, same start time: only the worker is new (the record keeps its start time).
+        if (u.phase === "running") emit({ type: "step.started", runId, ts: u.startedAt, stepId: node.id, key: u.key!, executor: ex.kind, attempt: u.attempt, worker, inputs: u.inputs, ...this.#mapId(u) });
       },
     };
     // A step that ignores its signal still ends for the run when the signal fires.
