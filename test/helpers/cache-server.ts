@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { until } from "./cli.ts";
 
 /** A real `turborepo-remote-cache` server on loopback, storing artifacts in a temp folder. */
 export interface CacheServer {
@@ -13,6 +14,11 @@ export interface CacheServer {
   readonly storagePath: string;
   /** Requests the server logged so far (method and URL), oldest first. */
   requests(): Array<{ method: string; url: string }>;
+  /**
+   * Resolves once the log has caught up with every request answered so far: a marker request
+   * is sent and its log line awaited (the server logs in order, on a pipe separate from HTTP).
+   */
+  logged(): Promise<void>;
   /** The file holding an artifact of a team on the server's disk. */
   artifactPath(team: string, name: string): string;
   /** Kills the server (SIGKILL: its graceful close waits for idle keep-alive sockets) and waits for the process to end. */
@@ -82,6 +88,7 @@ export async function startCacheServer(opts: { token?: string; env?: Record<stri
     stdio: ["ignore", "pipe", "pipe"],
   });
   const requests: Array<{ method: string; url: string }> = [];
+  let markers = 0;
   let out = "";
   child.stdout!.on("data", (d: Buffer) => {
     out += d.toString();
@@ -113,6 +120,11 @@ export async function startCacheServer(opts: { token?: string; env?: Record<stri
   return {
     url, token, storagePath,
     requests: () => [...requests],
+    async logged() {
+      const marker = `marker-${++markers}`;
+      await (await fetch(`${url}/v8/artifacts/${marker}?slug=markers`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer();
+      await until(() => requests.some((r) => r.url.startsWith(`/v8/artifacts/${marker}?`)), "the cache server's log");
+    },
     artifactPath: (team, name) => path.join(storagePath, team, name),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");

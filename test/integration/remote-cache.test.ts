@@ -66,7 +66,11 @@ async function machine(team: string, env: Record<string, string> = {}): Promise<
 }
 
 const statuses = (s: Awaited<ReturnType<Machine["run"]>>): Record<string, string> => Object.fromEntries(s.steps.map((x) => [x.id, x.status]));
-const puts = (team: string): number => server.requests().filter((r) => r.method === "PUT" && r.url.includes(`slug=${team}`)).length;
+/** PUTs the server logged for a team, once its log has caught up. */
+async function puts(team: string): Promise<number> {
+  await server.logged();
+  return server.requests().filter((r) => r.method === "PUT" && r.url.endsWith(`?slug=${team}`)).length;
+}
 
 describe("shared remote cache (real turborepo-remote-cache server on loopback)", () => {
   it("round trip: a second machine with an empty local cache gets every step from the server, folder members included", async () => {
@@ -148,12 +152,12 @@ describe("shared remote cache (real turborepo-remote-cache server on loopback)",
     const team = newTeam();
     await (await machine(team)).run();
     // 6 entries and 8 objects (3 json rows, a file, a folder manifest and its 2 members).
-    expect(puts(team)).toBe(14);
+    expect(await puts(team)).toBe(14);
     const again = await machine(team);
     await again.run({ force: "all" }); // reruns every step and publishes every entry again
     expect(again.ran()).toEqual([...SHARED_STEPS]);
     expect(again.ws.remoteCache!.stats).toMatchObject({ entriesUploaded: 6, artifactsPut: 0, artifactsPresent: 14 });
-    expect(puts(team)).toBe(14);
+    expect(await puts(team)).toBe(14);
   }, 60_000);
 
   it("never overwrites a different object already under a key; readers see the mismatch, warn, and rerun the step", async () => {
@@ -171,6 +175,7 @@ describe("shared remote cache (real turborepo-remote-cache server on loopback)",
     const a = await machine(team);
     await a.run();
     expect(fs.readFileSync(server.artifactPath(team, name), "utf8")).toBe("not what the digest says");
+    await server.logged();
     expect(server.requests().filter((r) => r.method === "PUT" && r.url === `/v8/artifacts/${name}?slug=${team}`).length).toBe(1); // only the planted one
 
     const b = await machine(team);
@@ -282,8 +287,8 @@ describe("shared remote cache (real turborepo-remote-cache server on loopback)",
     expect(r.status).toBe("succeeded");
     expect(await ro.ws.remoteCache!.pushObjects([r.outputs.get("load")!.lines!])).toBe(false);
     expect(ro.ran()).toEqual([...SHARED_STEPS]);
-    expect(puts(team)).toBe(0);
-    expect(server.requests().filter((q) => q.method === "HEAD" && q.url.includes(`slug=${team}`))).toEqual([]);
+    expect(await puts(team)).toBe(0);
+    expect(server.requests().filter((q) => q.method === "HEAD" && q.url.endsWith(`?slug=${team}`))).toEqual([]);
     expect(fs.existsSync(`${server.storagePath}/${team}`)).toBe(false);
 
     // It does read: entries written by a trusted machine are hits for it.
@@ -320,7 +325,7 @@ describe("when the cache server fails", () => {
     expect(r.status).toBe("succeeded");
     expect(m.ws.remoteCache!.stats.unavailable).toMatch(/HTTP 401/);
     expect(m.warnings().filter((w) => w.startsWith("remote cache unavailable"))).toHaveLength(1);
-    expect(puts(team)).toBe(0);
+    expect(await puts(team)).toBe(0);
   }, 60_000);
 
   it("a server that refuses writes (the real server with READ_ONLY=true answers PUT with 403) is 'unavailable' for the rest of the run; the run succeeds", async () => {
@@ -332,6 +337,7 @@ describe("when the cache server fails", () => {
       expect(m.ws.remoteCache!.stats.unavailable).toMatch(/PUT .*HTTP 403/);
       expect(m.warnings().filter((w) => w.startsWith("remote cache unavailable"))).toHaveLength(1);
       // Uploads already in flight may have tried too, but no entry was sent: its objects were refused.
+      await ro.logged();
       const puts403 = ro.requests().filter((q) => q.method === "PUT");
       expect(puts403.length).toBeGreaterThan(0);
       expect(puts403.filter((q) => q.url.includes("/ac-"))).toEqual([]);
