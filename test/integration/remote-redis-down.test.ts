@@ -51,4 +51,21 @@ describe("Redis stopped in the middle of a run", () => {
     const after = await runCli(["cache", "verify"], { cwd: ws.root, env });
     expect(after.code).toBe(0);
   });
+
+  it("fails a step whose job a restarted, empty Redis lost, instead of waiting for it forever", async () => {
+    const port = await freePort();
+    redis = await startOwnRedis(port);
+    const env = { SLUICE_REDIS_URL: redis.url, SLUICE_REDIS_PREFIX: "sluice", SLUICE_REDIS_TIMEOUT_MS: "60000" };
+    worker = await startWorker(["--workspace", ws.root, "--queue", "slow"], { cwd: ws.root, env });
+    const run = startCli(["run", "held", "--json"], { cwd: ws.root, env });
+    await until(() => ws.exists(`running-${worker!.pid}`), "the step to run on the worker");
+    // Back at once, with nothing in it (no persistence): well within the run's patience for Redis.
+    await redis.stop();
+    redis = await startOwnRedis(port);
+    const r = await run.done;
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout) as { error: { code: string; message: string } };
+    expect(out.error.code).toBe("SLUICE_REMOTE_UNAVAILABLE");
+    expect(out.error.message).toMatch(/step "hold": its job \S+ is gone from Redis \(restarted without persistence, or flushed\)\. Run again\./);
+  });
 });
