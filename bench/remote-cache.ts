@@ -56,7 +56,7 @@ export async function remoteCacheBench(bw: BenchWorkspace, o: { steps: number; c
   fs.writeFileSync(path.join(bw.root, "pipelines/blobs.ts"), blobsPipeline(o.blobs, o.blobMiB));
   const server = await startCacheServer({ env: { LOG_LEVEL: "warn", BODY_LIMIT: String(256 * 2 ** 20) } });
   const env = { SLUICE_REMOTE_CACHE_URL: server.url, SLUICE_REMOTE_CACHE_TOKEN: server.token, SLUICE_REMOTE_CACHE_TEAM: "bench", SLUICE_REMOTE_CACHE_SIGNING_KEY: "bench-signing-key-0123456789" };
-  const open = async (label: string, team = "bench"): Promise<Workspace> => Workspace.open(await loadConfig({ root: bw.root, env: { ...env, SLUICE_REMOTE_CACHE_TEAM: team }, flags: { cacheDir: bw.freshCacheDir(label) } }));
+  const open = async (label: string, team = "bench", cacheDir = bw.freshCacheDir(label)): Promise<Workspace> => Workspace.open(await loadConfig({ root: bw.root, env: { ...env, SLUICE_REMOTE_CACHE_TEAM: team }, flags: { cacheDir } }));
   const rows: Row[] = [];
   try {
     // What a server costs a run that finds nothing on it: lookups that miss, background uploads
@@ -91,13 +91,18 @@ export async function remoteCacheBench(bw: BenchWorkspace, o: { steps: number; c
       { name: "blobs", label: `${o.blobs} steps × ${o.blobMiB} MiB file`, params: {}, steps: o.blobs },
     ];
     for (const c of cases) {
-      const home = await open(`rc-home-${c.name}`);
+      const homeDir = bw.freshCacheDir(`rc-home-${c.name}`);
+      const home = await open("", "bench", homeDir);
       const info = await home.load(c.name);
+      // The same cache folder without a server: what the warm-up walk costs a run cached locally.
+      const plain = c.name === "wide" ? await Workspace.open(await loadConfig({ root: bw.root, env: {}, flags: { cacheDir: homeDir } })) : undefined;
+      const plainInfo = await plain?.load(c.name);
       const cold = await home.run(info, { params: c.params, concurrency: 8 });
       if (cold.status !== "succeeded" || home.remoteCache!.stats.unavailable) throw new Error(`bench s: cold run of ${c.name} ${cold.status}: ${home.remoteCache!.stats.unavailable ?? ""}`);
       const local: number[] = [];
       const remote: number[] = [];
       const raw: number[] = [];
+      const noServer: number[] = [];
       // Every entry and object of this run, as stored on the server.
       const names = fs.readdirSync(path.join(server.storagePath, "bench"));
       for (let rep = 0; rep <= o.reps; rep++) {
@@ -105,6 +110,7 @@ export async function remoteCacheBench(bw: BenchWorkspace, o: { steps: number; c
         // artifacts fetched with plain fetch(), 8 at a time like the client, bodies read and dropped.
         const g = c.name === "wide" ? await timeMs(() => getAll(server.url, server.token, names)) : 0;
         const l = await timeMs(() => home.run(info, { params: c.params, concurrency: 8 }));
+        const n = plain ? await timeMs(() => plain.run(plainInfo!, { params: c.params, concurrency: 8 })) : 0;
         const fresh = await open(`rc-fresh-${c.name}`);
         try {
           const freshInfo = await fresh.load(c.name);
@@ -118,12 +124,14 @@ export async function remoteCacheBench(bw: BenchWorkspace, o: { steps: number; c
             local.push(l);
             remote.push(r);
             raw.push(g);
+            noServer.push(n);
           }
         } finally {
           await fresh.close();
         }
       }
       await home.close();
+      await plain?.close();
       const ml = median(local);
       const mr = median(remote);
       log(`  ${c.label}: remote-served ${remote.map((x) => fmt(x, 0)).join(", ")} ms; local ${local.map((x) => fmt(x, 0)).join(", ")} ms`);
@@ -137,6 +145,12 @@ export async function remoteCacheBench(bw: BenchWorkspace, o: { steps: number; c
         rows.push({
           section: "s. shared cache", name: `the same run served by the cache server, against fetching its ${names.length.toLocaleString("en-US")} artifacts with plain fetch() (8 at a time)`,
           measured: `${fmt(mr, 0)} ms`, floor: `${fmt(mraw, 0)} ms`, ratio: `${fmt(mr / mraw, 2)}×`, target: "", met: null,
+        });
+        const mn = median(noServer);
+        log(`  the same run from the local cache without a server configured: ${noServer.map((x) => fmt(x, 0)).join(", ")} ms`);
+        rows.push({
+          section: "s. shared cache", name: `fully cached run from the local cache, ${c.label}: with a server configured (the warm-up walk computes every key once more) vs none`,
+          measured: `${fmt(ml, 0)} ms`, floor: `${fmt(mn, 0)} ms without a server`, ratio: `${fmt(ml / mn, 2)}×`, target: "", met: null,
         });
       }
     }
