@@ -50,7 +50,7 @@ describe("SQLite stores sharing one file", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("adds the registry's tables to a database made by the first migration only, keeping its runs", async () => {
+  it("adds the registry's (and every later migration's) tables to a database made by the first migration only, keeping its runs", async () => {
     // The database as a sluice without the registry left it: only 0001 applied.
     const db = new Kysely<RunStoreSchema>({ dialect: new SqliteDialect({ database: new Database(file) }) });
     const migrator = new Migrator({
@@ -77,7 +77,7 @@ describe("SQLite stores sharing one file", () => {
     expect(tablesOf(file)).toEqual(expect.arrayContaining(["models", "model_names", "endpoints", "deployments", "runs"]));
     const raw = new Database(file, { readonly: true });
     try {
-      expect(raw.prepare("select name from sluice_run_store_migration order by name").pluck().all()).toEqual(["0001_initial", "0002_models"]);
+      expect(raw.prepare("select name from sluice_run_store_migration order by name").pluck().all()).toEqual(["0001_initial", "0002_models", "0003_service", "0004_schedules"]);
     } finally {
       raw.close();
     }
