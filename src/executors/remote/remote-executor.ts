@@ -68,6 +68,8 @@ export class RemoteExecutor implements Executor {
   readonly #watch: Redis;
   readonly #sweep: NodeJS.Timeout;
   readonly #label = workerLabel();
+  /** Callers of `connect` waiting for Redis: settled when it answers or the wait runs out. */
+  #waiters: Array<{ resolve(): void; reject(err: unknown): void }> = [];
   #seq = 0;
   #down: NodeJS.Timeout | undefined;
   #unreachable: SluiceError | undefined;
@@ -90,7 +92,7 @@ export class RemoteExecutor implements Executor {
   /** Fails fast before a run when Redis cannot be reached at all. */
   async connect(): Promise<void> {
     if (this.#watch.status === "wait") {
-      this.#lost();
+      this.#lost(false);
       await this.#watch.connect().catch(() => undefined);
     }
     await this.#ready();
@@ -247,16 +249,18 @@ export class RemoteExecutor implements Executor {
     return u.toString();
   }
 
-  #lost(): void {
+  /** Starts the wait for Redis (a first connection, or after losing it); `warn` says so in the log. */
+  #lost(warn = true): void {
     if (this.#down || this.#closed) return;
     const ms = this.#o.unreachableMs ?? 15_000;
-    this.#log.warn({ redis: this.#redacted(), ms }, "redis unreachable; remote steps fail unless it comes back");
+    if (warn) this.#log.warn({ redis: this.#redacted(), ms }, "redis unreachable; remote steps fail unless it comes back");
     this.#down = setTimeout(() => {
       this.#unreachable = this.#unavailable(`Redis at ${this.#redacted()} has been unreachable for ${ms} ms, so remote steps cannot run or report. Start Redis (or fix SLUICE_REDIS_URL) and run again: finished steps are cached.`);
       for (const [jobId, p] of this.#pending) {
         this.#pending.delete(jobId);
         p.reject(this.#unreachable);
       }
+      for (const w of this.#waiters.splice(0)) w.reject(this.#unreachable);
     }, ms);
     this.#down.unref();
   }
@@ -267,27 +271,19 @@ export class RemoteExecutor implements Executor {
     this.#unreachable = undefined;
     // Jobs may have finished while we could not hear: look them up at the next sweep.
     for (const p of this.#pending.values()) p.newsAt = 0;
+    for (const w of this.#waiters.splice(0)) w.resolve();
   }
 
   /** Resolves once Redis answers; rejects with SLUICE_REMOTE_UNAVAILABLE when it stays unreachable. */
   #ready(): Promise<void> {
     if (this.#watch.status === "ready") return Promise.resolve();
     if (this.#unreachable) return Promise.reject(this.#unreachable);
-    return new Promise((resolve, reject) => {
-      const check = setInterval(() => {
-        if (this.#watch.status === "ready") {
-          clearInterval(check);
-          resolve();
-        } else if (this.#unreachable || this.#closed) {
-          clearInterval(check);
-          reject(this.#unreachable ?? this.#unavailable("the remote executor was closed"));
-        }
-      }, 20);
-    });
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const w of this.#waiters.splice(0)) w.reject(this.#unavailable("the remote executor was closed"));
     clearInterval(this.#sweep);
     clearTimeout(this.#down);
     const handles = (await Promise.allSettled([...this.#queues.values()])).flatMap((h) => (h.status === "fulfilled" ? [h.value] : []));
@@ -295,7 +291,8 @@ export class RemoteExecutor implements Executor {
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), 2000)));
     const closed = Promise.allSettled(handles.flatMap((h) => [h.events.close(), h.queue.close()]));
-    if ((await Promise.race([closed, gaveUp])) === "timeout") for (const h of handles) await Promise.allSettled([h.events.disconnect(), h.queue.disconnect()]);
+    // Not awaited: while Redis is away a disconnect may wait for a connection that never comes.
+    if ((await Promise.race([closed, gaveUp])) === "timeout") for (const h of handles) for (const c of [h.events, h.queue]) c.disconnect().catch(() => undefined);
     clearTimeout(timer);
     this.#watch.disconnect();
   }
