@@ -23,6 +23,7 @@ import type { ModelsClient, ModelVersionInfo } from "../define/index.ts";
 import type { AttemptContext } from "../scheduler/index.ts";
 import { StatCache } from "../store/stat-cache.ts";
 import { TsImporter } from "../util/ts-import.ts";
+import type { Digest } from "../util/canonical-json.ts";
 import { silentLogger, type Logger } from "../log.ts";
 
 /** A pipeline file found in `pipelines/`. */
@@ -281,6 +282,7 @@ export class Workspace {
     }
     return (this.#remote ??= new RemoteExecutor({
       redisUrl, prefix: redisPrefix, unreachableMs: redisTimeoutMs, root: this.config.root, cas: this.cas, commits: this.commits,
+      ...(this.remoteCache ? { pushObjects: (digests: readonly Digest[]) => this.remoteCache!.pushObjects(digests) } : {}),
       fingerprint: (file) => this.fingerprinter.fingerprint(file).digest, logger: this.#log,
     }));
   }

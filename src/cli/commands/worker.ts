@@ -12,8 +12,8 @@ export const WORKER_HELP = `Usage: sluice worker [options]
 Runs remote steps (executor: "remote" or { queue: "gpu" }) for any coordinator using the same
 Redis (SLUICE_REDIS_URL) and key prefix (SLUICE_REDIS_PREFIX). Steps load from this workspace
 (the same commit as the coordinator's: a step whose code fingerprint differs is refused) and
-run on this worker's own thread pool; inputs and outputs go through the coordinator's cache
-folder, which the worker must see (the same machine, or SLUICE_CACHE_DIR on a shared mount).
+run on this worker's own thread pool; inputs and outputs go through the coordinators' cache:
+the same cache folder, or the same cache server (SLUICE_REMOTE_CACHE_URL and its settings).
 
 Options:
       --queue NAME           queue to take jobs from (default: ${DEFAULT_QUEUE})
@@ -55,6 +55,7 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   }
   const worker = new RemoteWorker({
     root: config.root, cacheDir: config.cacheDir, redisUrl: config.redisUrl, prefix: config.redisPrefix, queue, concurrency,
+    ...(config.remoteCache ? { remoteCache: config.remoteCache } : {}),
     logger: createLogger({ level: config.logLevel }),
     ...(lockDurationMs !== undefined ? { lockDurationMs } : {}),
     ...(stalledIntervalMs !== undefined ? { stalledIntervalMs } : {}),

@@ -23,6 +23,8 @@ export interface RemoteExecutorOptions {
   readonly cas: LocalCas;
   /** Committed after sources are stored, so workers see them. */
   readonly commits: GroupCommit;
+  /** With a shared cache server: puts a job's input objects on it, so a worker on another machine can fetch them. */
+  readonly pushObjects?: (digests: readonly Digest[]) => Promise<boolean>;
   /** The code fingerprint of a step module (the one its cache key holds). */
   readonly fingerprint: (moduleFile: string) => Digest;
   readonly logger: Logger;
@@ -115,6 +117,10 @@ export class RemoteExecutor implements Executor {
       inputs[port] = { kind: input.kind, digest: input.digest };
     }
     if (stored) this.#o.commits.flush();
+    // Not fatal when it fails: a worker sharing this cache folder still finds them, others say what is missing.
+    if (this.#o.pushObjects && !(await this.#o.pushObjects(Object.values(inputs).map((i) => i.digest)))) {
+      task.onLog("warn", "could not put this step's inputs on the cache server; only a worker sharing this cache folder can run it");
+    }
     const file = fileURLToPath(task.step.moduleUrl);
     const data: RemoteJobData = {
       format: JOB_FORMAT, runId: task.runId, stepId: task.stepId, attempt: task.attempt,
@@ -206,7 +212,14 @@ export class RemoteExecutor implements Executor {
     this.#pending.delete(jobId);
     if (r.worker !== p.worker) p.task.onWorker?.(r.worker);
     const outputs: Record<string, ProducedOutput> = {};
-    for (const [port, digest] of Object.entries(r.outputs)) outputs[port] = { digest };
+    for (const [port, digest] of Object.entries(r.outputs)) {
+      // Here, or fetched from the cache server: never record outputs this machine cannot read.
+      if (this.#o.cas.check(digest) !== "ok") {
+        p.reject(this.#unavailable(`step "${p.task.stepId}" › output "${port}": worker ${r.worker} made ${digest}, but it is neither in this cache folder nor on a cache server. Workers must share the coordinator's cache folder or its SLUICE_REMOTE_CACHE_URL.`));
+        return;
+      }
+      outputs[port] = { digest };
+    }
     p.resolve(outputs);
   }
 

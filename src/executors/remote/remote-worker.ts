@@ -8,7 +8,8 @@ import { CodeFingerprinter } from "../../hash/code-fingerprint.ts";
 import { createSqliteFingerprintMemo } from "../../hash/fingerprint-memo.ts";
 import type { Logger } from "../../log.ts";
 import { openCacheDb, type CacheDb } from "../../store/cache-db.ts";
-import { LocalCas } from "../../store/local-cas.ts";
+import { INLINE_MAX_BYTES, LocalCas } from "../../store/local-cas.ts";
+import { openRemoteCache, type RemoteCache, type RemoteCacheSettings } from "../../store/remote-cache/index.ts";
 import type { Digest } from "../../util/canonical-json.ts";
 import { TsImporter } from "../../util/ts-import.ts";
 import { ThreadExecutor } from "../thread-executor.ts";
@@ -36,6 +37,8 @@ export interface RemoteWorkerOptions {
   readonly maxStalledCount?: number;
   /** Log lines and metrics are sent back at most this often. @default 100 */
   readonly progressMs?: number;
+  /** The coordinators' shared cache server: inputs are fetched from it, outputs pushed to it. */
+  readonly remoteCache?: RemoteCacheSettings;
 }
 
 /** Codes a worker fails a job with that no other worker would fix. */
@@ -56,6 +59,7 @@ export class RemoteWorker {
   readonly #log: Logger;
   readonly #db: CacheDb;
   readonly #cas: LocalCas;
+  readonly #remote: RemoteCache | undefined;
   readonly #fingerprinter: CodeFingerprinter;
   readonly #importer: TsImporter;
   readonly #threads: ThreadExecutor;
@@ -70,7 +74,10 @@ export class RemoteWorker {
     this.#o = opts;
     this.#log = opts.logger.child({ component: "worker", worker: this.label, queue: opts.queue });
     this.#db = openCacheDb(opts.cacheDir);
-    this.#cas = new LocalCas({ dir: opts.cacheDir, db: this.#db });
+    this.#remote = opts.remoteCache && openRemoteCache(opts.remoteCache, { tmpDir: path.join(opts.cacheDir, "tmp"), inlineMaxBytes: INLINE_MAX_BYTES }, this.#log);
+    // Read-through: an input missing here is fetched from the cache server before the step starts.
+    this.#cas = new LocalCas({ dir: opts.cacheDir, db: this.#db, remote: this.#remote });
+    this.#remote?.bind(this.#cas);
     this.#fingerprinter = new CodeFingerprinter({ root: opts.root, memo: createSqliteFingerprintMemo(this.#db) });
     this.#importer = new TsImporter(opts.root);
     this.#threads = new ThreadExecutor({ cacheDir: opts.cacheDir, threads: opts.concurrency ?? 1, loadableUrl: (u) => this.#importer.loadableUrl(u) });
@@ -144,12 +151,13 @@ export class RemoteWorker {
     try {
       if (data.format !== JOB_FORMAT) fail("SLUICE_WORKER_CODE_MISMATCH", `step "${data.stepId}": job format ${String(data.format)} from ${data.coordinator}, worker ${this.label} speaks ${JOB_FORMAT}. Run the same sluice version on coordinator and workers.`, { step: data.stepId });
       const { step, code } = await this.#load(data);
+      this.#remote?.startRun(); // a cache server that failed for an earlier job is tried again
       if (code !== data.code) {
         fail("SLUICE_WORKER_CODE_MISMATCH", `step "${data.stepId}" (${data.module} › ${data.step}): worker ${this.label} refuses it: its checkout ${this.#o.root} has code fingerprint ${code}, the coordinator ${data.coordinator} sent ${data.code}. Deploy the same commit to the worker and restart it.`, { step: data.stepId, module: data.module, workerCode: code, coordinatorCode: data.code, worker: this.label });
       }
       for (const [port, input] of Object.entries(data.inputs)) {
-        if (this.#cas.check(input.digest) !== "ok") {
-          fail("SLUICE_REMOTE_UNAVAILABLE", `step "${data.stepId}" › input "${port}": worker ${this.label} cannot find object ${input.digest} in its cache ${this.#o.cacheDir}. Workers must see the coordinator's cache folder (run them on its machine, or mount the folder and set SLUICE_CACHE_DIR).`, { step: data.stepId, field: port, digest: input.digest, worker: this.label });
+        if (this.#cas.check(input.digest) !== "ok") { // fetched from the cache server on a local miss, when there is one
+          fail("SLUICE_REMOTE_UNAVAILABLE", `step "${data.stepId}" › input "${port}": worker ${this.label} cannot find object ${input.digest} in its cache ${this.#o.cacheDir}. Workers must share the coordinator's cache folder or its SLUICE_REMOTE_CACHE_URL.`, { step: data.stepId, field: port, digest: input.digest, worker: this.label });
         }
       }
       const produced = await this.#threads.execute({
@@ -160,6 +168,10 @@ export class RemoteWorker {
       });
       const outputs: Record<string, Digest> = {};
       for (const [port, o] of Object.entries(produced)) outputs[port] = "digest" in o ? o.digest : this.#cas.putBytes(o.bytes);
+      // The coordinator may be on another machine: hand the outputs back through the cache server.
+      if (this.#remote && !(await this.#remote.pushObjects(Object.values(outputs)))) {
+        lines.push({ t: "log", level: "warn", msg: `worker ${this.label} could not put the outputs on the cache server; only a coordinator sharing its cache folder can read them` });
+      }
       return { outputs, worker: this.label };
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
@@ -181,6 +193,7 @@ export class RemoteWorker {
     await this.#worker?.close(force);
     this.#sub?.disconnect();
     await this.#threads.close();
+    await this.#remote?.close();
     this.#db.close();
   }
 }
