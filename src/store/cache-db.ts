@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
 import { SluiceError } from "../errors.ts";
+import { switchToWal } from "./sqlite-wal.ts";
 
 /** The cache folder's SQLite database (action cache, claims, stat cache, small objects). */
 export type CacheDb = Database.Database;
@@ -15,8 +16,9 @@ export function openCacheDb(cacheDir: string, opts: { busyTimeoutMs?: number } =
   try {
     fs.mkdirSync(cacheDir, { recursive: true });
     const db = new Database(file);
-    db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 30_000}`);
-    db.pragma("journal_mode = WAL");
+    const busyTimeoutMs = opts.busyTimeoutMs ?? 30_000;
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    switchToWal(db, busyTimeoutMs);
     db.pragma("synchronous = NORMAL");
     return db;
   } catch (err) {

@@ -8,6 +8,7 @@ import { Kysely, SqliteDialect, type SqliteDatabase } from "kysely";
 import { mkdir, realpath } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { SluiceError } from "../../errors.ts";
+import { switchToWal } from "../sqlite-wal.ts";
 import { createKyselyRunStore } from "./kysely-run-store.ts";
 import { createKyselyModelRegistry, type ModelRegistry } from "./model-registry.ts";
 import { createKyselyScheduleLedger, type ScheduleLedger } from "./schedule-ledger.ts";
@@ -67,31 +68,12 @@ function withStatementCache(sqlite: Database.Database): SqliteDatabase {
   };
 }
 
-/**
- * Puts a database in WAL mode. Switching needs an exclusive lock, and SQLite answers SQLITE_BUSY at
- * once (without the busy handler) when another connection holds a lock at that moment, e.g. a
- * second process migrating the same new file: retry for up to the busy timeout.
- */
-function switchToWal(sqlite: Database.Database): void {
-  const deadline = Date.now() + SQLITE_BUSY_TIMEOUT_MS;
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) {
-    try {
-      sqlite.pragma("journal_mode = WAL");
-      return;
-    } catch (err) {
-      if ((err as { code?: string }).code !== "SQLITE_BUSY" || Date.now() >= deadline) throw err;
-      Atomics.wait(pause, 0, 0, 5);
-    }
-  }
-}
-
 function openDatabase(path: string): Database.Database {
   const sqlite = new Database(path, { timeout: SQLITE_BUSY_TIMEOUT_MS });
   try {
     // The busy timeout first, so that switching a fresh file to WAL waits for a racing opener.
     sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
-    switchToWal(sqlite);
+    switchToWal(sqlite, SQLITE_BUSY_TIMEOUT_MS);
     sqlite.pragma("synchronous = NORMAL");
     return sqlite;
   } catch (err) {
