@@ -2,7 +2,7 @@
  * What `sluice schedules` and `GET /api/v1/schedules` show: every pipeline's schedules with their
  * next fire times (UTC and the schedule's local time) and the last fire the ledger recorded.
  */
-import type { AnyPipeline, MisfirePolicy, OverlapPolicy } from "../define/index.ts";
+import type { AnyPipeline, Schedule } from "../define/index.ts";
 import type { FireRecord, ScheduleLedger } from "../store/run-store/index.ts";
 import { nextFires } from "./next-fires.ts";
 
@@ -17,14 +17,8 @@ export interface UpcomingFire {
 }
 
 /** A schedule with its next fires and last recorded fire. */
-export interface ScheduleInfo {
+export interface ScheduleInfo extends Schedule {
   readonly pipeline: string;
-  readonly id: string;
-  readonly cron: string;
-  readonly timezone: string;
-  readonly params: Readonly<Record<string, unknown>>;
-  readonly overlap: OverlapPolicy;
-  readonly misfire: MisfirePolicy;
   readonly next: readonly UpcomingFire[];
   readonly lastFire: FireRecord | null;
 }
