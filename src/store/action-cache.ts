@@ -41,9 +41,8 @@ export class ActionCache {
   readonly #all;
   readonly #del;
   readonly #count;
-  readonly #byPipeline;
   readonly #db: CacheDb;
-  #inlineOutputs: ReturnType<CacheDb["prepare"]> | undefined;
+  #byPipeline: ReturnType<CacheDb["prepare"]> | undefined;
   #preloaded: Map<string, ActionHit> | undefined;
 
   readonly #remote: ActionCacheRemote | undefined;
@@ -66,7 +65,6 @@ export class ActionCache {
     this.#all = db.prepare("SELECT key, outputs, created_at FROM action_cache");
     this.#del = db.prepare("DELETE FROM action_cache WHERE key = ?");
     this.#count = db.prepare("SELECT COUNT(*) AS n FROM action_cache");
-    this.#byPipeline = db.prepare("SELECT key, outputs, created_at FROM action_cache WHERE pipeline = ?");
     this.#db = db;
   }
 
@@ -77,11 +75,19 @@ export class ActionCache {
    */
   preload(pipeline: string): Set<string> {
     const m = new Map<string, ActionHit>();
-    for (const r of this.#byPipeline.iterate(pipeline) as Iterable<{ key: CacheKey; outputs: string; created_at: number }>) m.set(r.key, { key: r.key, outputs: JSON.parse(r.outputs), createdAt: r.created_at });
+    const inline = new Set<string>();
+    // Prepared on first use: the CAS owns (and creates) the cas_inline table. One pass: each row
+    // says whether every output it names is an inline object (present in the same database).
+    this.#byPipeline ??= this.#db
+      .prepare("SELECT a.key, a.outputs, a.created_at, NOT EXISTS (SELECT 1 FROM json_each(a.outputs) j WHERE NOT EXISTS (SELECT 1 FROM cas_inline i WHERE i.digest = j.value)) FROM action_cache a WHERE a.pipeline = ?")
+      .raw(true);
+    for (const [key, text, createdAt, allInline] of this.#byPipeline.all(pipeline) as Array<[CacheKey, string, number, number]>) {
+      const outputs = JSON.parse(text) as Record<string, Digest>;
+      m.set(key, { key, outputs, createdAt });
+      if (allInline) for (const port in outputs) inline.add(outputs[port]!);
+    }
     this.#preloaded = m;
-    // Prepared on first use: the CAS owns (and creates) the cas_inline table.
-    this.#inlineOutputs ??= this.#db.prepare("SELECT i.digest FROM cas_inline i WHERE i.digest IN (SELECT j.value FROM action_cache a, json_each(a.outputs) j WHERE a.pipeline = ?)");
-    return new Set((this.#inlineOutputs.all(pipeline) as Array<{ digest: string }>).map((r) => r.digest));
+    return inline;
   }
 
   /** The entry for a key, or undefined. A local miss is looked up in the remote cache, and a hit there recorded here. */
