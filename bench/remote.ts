@@ -91,6 +91,16 @@ async function rawJobs(queue: Queue, n: number): Promise<void> {
   }
 }
 
+/** CPU time (user + system, ms) a child process has used so far; 0 where /proc is missing. */
+function cpuMs(c: ChildProcess): number {
+  try {
+    const f = fs.readFileSync(`/proc/${c.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}
+
 async function dropPrefix(url: string, prefix: string): Promise<void> {
   const r = new Redis(url);
   let cursor = "0";
@@ -115,26 +125,39 @@ export async function remoteBench(bw: BenchWorkspace, o: { steps: number; reps: 
   const cacheDir = bw.freshCacheDir("remote");
   const env = { SLUICE_REDIS_URL: o.redisUrl, SLUICE_REDIS_PREFIX: prefix, SLUICE_CACHE_DIR: cacheDir };
   const bin = path.join(PACKAGE_ROOT, "bin/sluice.js");
-  const workerArgs = [bin, "worker", "--workspace", bw.root, "--concurrency", String(o.workerConcurrency)];
+  // SLUICE_BENCH_PROFILE_DIR=/tmp/x: CPU profiles of every worker process (sluice and raw) land there.
+  const prof = process.env.SLUICE_BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.SLUICE_BENCH_PROFILE_DIR}`] : [];
+  const workerArgs = [...prof, bin, "worker", "--workspace", bw.root, "--concurrency", String(o.workerConcurrency), ...(process.env.SLUICE_BENCH_THREADS ? ["--threads", process.env.SLUICE_BENCH_THREADS] : [])];
   const sluiceWorkers = await Promise.all([0, 1].map(() => startProcess(workerArgs, { cwd: bw.root, env, ready: / ready: / })));
-  const rawWorkers = await Promise.all([0, 1].map(() => startProcess([path.join(bw.root, "raw-worker.mjs"), o.redisUrl, prefix, String(o.workerConcurrency)], { cwd: bw.root, env, ready: /^ready$/m })));
+  const rawWorkers = await Promise.all([0, 1].map(() => startProcess([...prof, path.join(bw.root, "raw-worker.mjs"), o.redisUrl, prefix, String(o.workerConcurrency)], { cwd: bw.root, env, ready: /^ready$/m })));
   const u = new URL(o.redisUrl);
   const queue = new Queue("raw", { connection: { host: u.hostname, port: Number(u.port || 6379) }, prefix });
   const ws = await Workspace.open(await loadConfig({ root: bw.root, flags: { cacheDir }, env: { ...process.env, ...env } }));
   const sluiceMs: number[] = [];
   const rawMs: number[] = [];
   const hereMs: number[] = [];
+  // CPU per step of each side, summed over the measured repetitions: [coordinator, workers].
+  const cpu = { sluice: [0, 0], raw: [0, 0] };
+  const cpuOf = async (side: number[], workers: ChildProcess[], fn: () => Promise<void>): Promise<number> => {
+    const [c0, w0] = [process.cpuUsage(), workers.reduce((a, w) => a + cpuMs(w), 0)];
+    const ms = await timeMs(fn);
+    const c = process.cpuUsage(c0);
+    side[0]! += (c.user + c.system) / 1000;
+    side[1]! += workers.reduce((a, w) => a + cpuMs(w), 0) - w0;
+    return ms;
+  };
   try {
     const info = await ws.load("remote-bench");
     const here = await ws.load("remote-bench-here");
     for (let rep = 0; rep <= o.reps; rep++) {
       // Every step reruns (force), so each repetition sends n jobs; the first repetition warms up.
-      const s = await timeMs(async () => {
+      const sCpu = rep > 0 ? cpu.sluice : [0, 0];
+      const s = await cpuOf(sCpu, sluiceWorkers, async () => {
         const r = await ws.run(info, { params: { n: o.steps }, concurrency: 256, force: "all" });
         if (r.status !== "succeeded") throw new Error(`remote bench run ${r.status}: ${r.error?.message}`);
       });
       await queue.obliterate({ force: true });
-      const f = await timeMs(() => rawJobs(queue, o.steps));
+      const f = await cpuOf(rep > 0 ? cpu.raw : [0, 0], rawWorkers, () => rawJobs(queue, o.steps));
       const h = await timeMs(() => ws.run(here, { params: { n: o.steps }, concurrency: 256, force: "all" }));
       if (rep > 0) {
         sluiceMs.push(s);
@@ -151,6 +174,8 @@ export async function remoteBench(bw: BenchWorkspace, o: { steps: number; reps: 
   const perS = (ms: number): number => o.steps / (ms / 1000);
   const sluiceRate = perS(median(sluiceMs));
   const rawRate = perS(median(rawMs));
+  const perStep = (side: number[]): string => side.map((x) => fmt((x / (o.steps * o.reps)) * 1000, 0)).join(" + ");
+  log(`  CPU µs per step, coordinator + both workers: sluice ${perStep(cpu.sluice)}; raw BullMQ ${perStep(cpu.raw)}`);
   log(`  sluice remote: ${sluiceMs.map((x) => fmt(x, 0)).join(", ")} ms; raw BullMQ: ${rawMs.map((x) => fmt(x, 0)).join(", ")} ms; same steps inline: ${hereMs.map((x) => fmt(x, 0)).join(", ")} ms (${o.steps} each)`);
   const share = sluiceRate / rawRate;
   return [{

@@ -1,9 +1,17 @@
 import os from "node:os";
-import { MessageChannel, type MessagePort } from "node:worker_threads";
+import type { MessagePort } from "node:worker_threads";
 import { Piscina } from "piscina";
-import { deserializeError, serializeError, SluiceError, type SerializedError } from "../errors.ts";
+import { deserializeError, serializeError, SluiceError } from "../errors.ts";
 import type { Executor, ProducedOutput, StepTask } from "../scheduler/index.ts";
-import type { CoordinatorReply, ThreadTaskPayload, WorkerMessage } from "./thread-worker.ts";
+import type { CallMessage, CoordinatorReply, ThreadTaskPayload, ThreadTaskResult, WorkerMessage } from "./thread-worker.ts";
+
+/** An attempt in flight: messages its thread posted so far, and the port of its registry calls once it made one. */
+interface Attempt {
+  readonly task: StepTask;
+  received: number;
+  port: MessagePort | undefined;
+  caughtUp: { readonly count: number; resolve(): void } | undefined;
+}
 
 /** Options of the thread pool. */
 export interface ThreadExecutorOptions {
@@ -13,6 +21,8 @@ export interface ThreadExecutorOptions {
   readonly threads?: number;
   /** Maps a step's module URL to the URL a worker imports (compiled JavaScript for a `.ts` source). */
   readonly loadableUrl?: (moduleUrl: string) => string;
+  /** Told how long each successful attempt took on its thread (inputs, run and outputs; not the queueing). */
+  readonly onRan?: (task: StepTask, runMs: number) => void;
 }
 
 /** From sources, a small entry registers tsx first; the dist bundle has a plain JavaScript worker. */
@@ -31,30 +41,31 @@ export class ThreadExecutor implements Executor {
   readonly #pool: Piscina;
   readonly #cacheDir: string;
   readonly #loadableUrl: (moduleUrl: string) => string;
+  readonly #attempts = new Map<number, Attempt>();
+  readonly #onRan: ThreadExecutorOptions["onRan"];
+  #seq = 0;
 
   constructor(opts: ThreadExecutorOptions) {
     this.limit = Math.max(1, opts.threads ?? os.availableParallelism());
     this.#cacheDir = opts.cacheDir;
     this.#loadableUrl = opts.loadableUrl ?? ((u) => u);
+    this.#onRan = opts.onRan;
     this.#pool = new Piscina({
       filename: WORKER_URL.href,
       minThreads: 0,
       maxThreads: this.limit,
       idleTimeout: 30_000,
     });
+    // One channel per thread for every attempt (a port per attempt costs more than a no-op step).
+    this.#pool.on("message", (m: WorkerMessage) => this.#onThreadMessage(m));
   }
 
   async execute(task: StepTask): Promise<Record<string, ProducedOutput>> {
-    const { port1, port2 } = new MessageChannel();
-    let gotOutputs!: (o: Record<string, ProducedOutput>) => void;
-    const outputs = new Promise<Record<string, ProducedOutput>>((resolve) => (gotOutputs = resolve));
-    port1.on("message", (m: WorkerMessage) => {
-      if (m.type === "log") task.onLog(m.level, m.msg, m.data);
-      else if (m.type === "metric") task.onMetric(m.name, m.value, m.step);
-      else if (m.type === "call") void this.#serve(port1, task, m);
-      else gotOutputs(m.outputs);
-    });
+    const key = ++this.#seq;
+    const attempt: Attempt = { task, received: 0, port: undefined, caughtUp: undefined };
+    this.#attempts.set(key, attempt);
     const payload: ThreadTaskPayload = {
+      key,
       moduleUrl: this.#loadableUrl(task.step.moduleUrl),
       stepName: task.step.name,
       runId: task.runId,
@@ -64,19 +75,37 @@ export class ThreadExecutor implements Executor {
       inputs: task.inputs,
       env: task.env,
       cacheDir: this.#cacheDir,
-      port: port2,
     };
     try {
-      const res = (await this.#pool.run(payload, { transferList: [port2], signal: task.signal })) as { ok: true } | { ok: false; error: SerializedError };
+      const res = (await this.#pool.run(payload, { signal: task.signal })) as ThreadTaskResult;
+      // Logs travel on another channel than the result: wait for the ones posted before it.
+      if (attempt.received < res.messages) await new Promise<void>((resolve) => (attempt.caughtUp = { count: res.messages, resolve }));
       if (!res.ok) throw deserializeError(res.error);
-      return await outputs;
+      this.#onRan?.(task, res.runMs);
+      return res.outputs;
     } finally {
-      port1.close();
+      this.#attempts.delete(key);
+      attempt.port?.close();
     }
   }
 
+  /** A message a pool thread posted for one attempt: a log line, a metric, or the port its registry calls use. */
+  #onThreadMessage(m: WorkerMessage): void {
+    const a = typeof m === "object" && m !== null ? this.#attempts.get(m.key) : undefined;
+    if (!a) return; // not ours, or the attempt is over (cancelled)
+    if (m.type === "log") a.task.onLog(m.level, m.msg, m.data);
+    else if (m.type === "metric") a.task.onMetric(m.name, m.value, m.step);
+    else if (m.type === "port") {
+      const port = m.port;
+      a.port = port;
+      port.on("message", (c: CallMessage) => void this.#serve(port, a.task, c));
+    }
+    a.received++;
+    if (a.caughtUp && a.received >= a.caughtUp.count) a.caughtUp.resolve();
+  }
+
   /** Answers a worker's registry call with the attempt's own client. */
-  async #serve(port: MessagePort, task: StepTask, m: Extract<WorkerMessage, { type: "call" }>): Promise<void> {
+  async #serve(port: MessagePort, task: StepTask, m: CallMessage): Promise<void> {
     let reply: CoordinatorReply;
     try {
       if (!task.models) throw new SluiceError("SLUICE_CONFIG_INVALID", "this run has no model registry.");

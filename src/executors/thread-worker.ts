@@ -1,4 +1,5 @@
-import type { MessagePort } from "node:worker_threads";
+import { MessageChannel, parentPort, type MessagePort } from "node:worker_threads";
+import { move, transferableSymbol, valueSymbol } from "piscina";
 import { isStep, type AnyStep, type LogLevel, type ModelsClient } from "../define/index.ts";
 import { deserializeError, SluiceError, serializeError, type SerializedError } from "../errors.ts";
 import type { ProducedOutput, StepTask } from "../scheduler/index.ts";
@@ -6,40 +7,51 @@ import { openCacheDb } from "../store/cache-db.ts";
 import { LocalCas } from "../store/local-cas.ts";
 import { runStepBody } from "./step-io.ts";
 
-/** What the pool sends a worker: plain data and a port for logs and metrics. */
+/** What the pool sends a worker: plain data, and the attempt's key for the messages it posts back. */
 export interface ThreadTaskPayload extends Pick<StepTask, "runId" | "stepId" | "attempt" | "params" | "inputs" | "env"> {
+  readonly key: number;
   readonly moduleUrl: string;
   readonly stepName: string;
   readonly cacheDir: string;
-  readonly port: MessagePort;
 }
 
-/** Messages a worker posts while a step runs. */
-export type WorkerMessage =
+/** What a task returns (output buffers moved, not copied), with how many messages it posted on the thread's channel first. */
+export type ThreadTaskResult = ({ readonly ok: true; readonly outputs: Record<string, ProducedOutput>; readonly runMs: number } | { readonly ok: false; readonly error: SerializedError }) & { readonly messages: number };
+
+/** Messages a worker posts on its thread's one channel while a step runs, tagged with the attempt's key. */
+export type WorkerMessage = { readonly key: number } & (
   | { readonly type: "log"; readonly level: LogLevel; readonly msg: string; readonly data?: Record<string, unknown> }
   | { readonly type: "metric"; readonly name: string; readonly value: number; readonly step?: number }
-  | { readonly type: "result"; readonly outputs: Record<string, ProducedOutput> }
-  | { readonly type: "call"; readonly id: number; readonly method: keyof ModelsClient; readonly args: unknown[] };
+  /** The attempt's first registry call: the port its calls and replies travel on from then on. */
+  | { readonly type: "port"; readonly port: MessagePort }
+);
+
+/** A registry call, on the attempt's own port. */
+export interface CallMessage { readonly type: "call"; readonly id: number; readonly method: keyof ModelsClient; readonly args: unknown[] }
 
 /** The coordinator's answer to a worker's registry call. */
 export type CoordinatorReply = { readonly type: "reply"; readonly id: number; readonly ok: true; readonly value: unknown } | { readonly type: "reply"; readonly id: number; readonly ok: false; readonly error: SerializedError };
 
-/** A registry client whose calls travel to the coordinator over the task's port. */
-function remoteModels(port: MessagePort): ModelsClient {
+/** A registry client whose calls travel to the coordinator over a port made at the first call (most steps make none). */
+function remoteModels(openPort: () => MessagePort): ModelsClient {
   let next = 0;
+  let port: MessagePort | undefined;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
-  port.on("message", (m: CoordinatorReply) => {
-    const p = pending.get(m.id);
-    if (!p) return;
-    pending.delete(m.id);
-    if (m.ok) p.resolve(m.value);
-    else p.reject(deserializeError(m.error));
-  });
   const call = (method: keyof ModelsClient) => (...args: unknown[]): Promise<any> =>
     new Promise((resolve, reject) => {
+      if (!port) {
+        port = openPort();
+        port.on("message", (m: CoordinatorReply) => {
+          const p = pending.get(m.id);
+          if (!p) return;
+          pending.delete(m.id);
+          if (m.ok) p.resolve(m.value);
+          else p.reject(deserializeError(m.error));
+        });
+      }
       const id = next++;
       pending.set(id, { resolve, reject });
-      port.postMessage({ type: "call", id, method, args } satisfies WorkerMessage);
+      port.postMessage({ type: "call", id, method, args } satisfies CallMessage);
     });
   return { register: call("register"), get: call("get"), champion: call("champion"), promote: call("promote"), read: call("read"), deploy: call("deploy") };
 }
@@ -72,28 +84,39 @@ function casFor(dir: string): LocalCas {
   return cas;
 }
 
-/** Piscina entry: runs one step attempt; outputs go back on the task's port (buffers transferred, not copied). */
+/** Piscina entry: runs one step attempt; logs and metrics go on the thread's channel, outputs come back as the result (buffers moved, not copied). */
 export default async function runThreadTask(t: ThreadTaskPayload): Promise<unknown> {
-  const post = (m: WorkerMessage): void => t.port.postMessage(m);
+  let messages = 0;
+  let port: MessagePort | undefined;
+  const post = (m: WorkerMessage, transfer?: MessagePort[]): void => {
+    messages++;
+    parentPort!.postMessage(m, transfer);
+  };
+  const openPort = (): MessagePort => {
+    const { port1, port2 } = new MessageChannel();
+    port = port1;
+    post({ key: t.key, type: "port", port: port2 }, [port2]);
+    return port1;
+  };
   try {
     const step = await loadStep(t.moduleUrl, t.stepName);
+    const started = performance.now();
     const outputs = await runStepBody(step, {
       runId: t.runId, stepId: t.stepId, attempt: t.attempt, params: t.params, inputs: t.inputs, env: t.env,
       signal: new AbortController().signal,
-      models: remoteModels(t.port),
-      onLog: (level, msg, data) => post({ type: "log", level, msg, ...(data ? { data } : {}) }),
-      onMetric: (name, value, step) => post({ type: "metric", name, value, ...(step === undefined ? {} : { step }) }),
+      models: remoteModels(openPort),
+      onLog: (level, msg, data) => post({ key: t.key, type: "log", level, msg, ...(data ? { data } : {}) }),
+      onMetric: (name, value, step) => post({ key: t.key, type: "metric", name, value, ...(step === undefined ? {} : { step }) }),
     }, casFor(t.cacheDir));
     const transfer: ArrayBuffer[] = [];
     for (const o of Object.values(outputs)) {
       if ("bytes" in o && o.bytes.byteOffset === 0 && o.bytes.byteLength === o.bytes.buffer.byteLength && o.bytes.buffer instanceof ArrayBuffer) transfer.push(o.bytes.buffer);
     }
-    // Outputs travel on the task's port so their buffers are moved, never copied.
-    t.port.postMessage({ type: "result", outputs } satisfies WorkerMessage, transfer);
-    return { ok: true };
+    const result: ThreadTaskResult = { ok: true, outputs, messages, runMs: performance.now() - started };
+    return move({ [transferableSymbol]: transfer, [valueSymbol]: result } as never);
   } catch (err) {
-    return { ok: false, error: serializeError(err) };
+    return { ok: false, error: serializeError(err), messages } satisfies ThreadTaskResult;
   } finally {
-    t.port.close();
+    port?.close();
   }
 }

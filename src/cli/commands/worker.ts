@@ -17,7 +17,12 @@ the same cache folder, or the same cache server (SLUICE_REMOTE_CACHE_URL and its
 
 Options:
       --queue NAME           queue to take jobs from (default: ${DEFAULT_QUEUE})
-      --concurrency N        steps at once, one pool thread each (default: 1)
+      --concurrency N        steps at once (default: 1)
+      --threads N            pool threads the steps run on; steps beyond them wait for a free
+                             one (default: the smaller of --concurrency and this machine's cores)
+      --pool-only            run every step on the pool; by default a step that took under 1 ms
+                             20 times in a row runs on the worker's event loop (a thread hand-off
+                             costs more than a no-op step) until one run there takes over 10 ms
       --lock-duration D      a killed worker's job goes to another worker after this (default: 30s)
       --stalled-interval D   how often to look for jobs of dead workers (default: 30s)
       --json                 print one JSON line when ready and one when stopped
@@ -33,6 +38,8 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   const { values, positionals } = parseCommand("worker", argv, {
     queue: { type: "string" },
     concurrency: { type: "string" },
+    threads: { type: "string" },
+    "pool-only": { type: "boolean" },
     "lock-duration": { type: "string" },
     "stalled-interval": { type: "string" },
   });
@@ -47,6 +54,7 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   const queue = values.queue ?? DEFAULT_QUEUE;
   if (!isQueueName(queue)) throw new SluiceError("SLUICE_USAGE", `sluice worker: --queue ${JSON.stringify(queue)} is not a queue name; use letters, digits, "-", "_", "." (no ":").`, { field: "queue", value: queue });
   const concurrency = intFlag("worker", "concurrency", values.concurrency) ?? 1;
+  const threads = intFlag("worker", "threads", values.threads);
   const lockDurationMs = durationFlag("worker", "lock-duration", values["lock-duration"]);
   const stalledIntervalMs = durationFlag("worker", "stalled-interval", values["stalled-interval"]);
   const config = await loadConfig({ root: values.workspace });
@@ -55,6 +63,8 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   }
   const worker = new RemoteWorker({
     root: config.root, cacheDir: config.cacheDir, redisUrl: config.redisUrl, prefix: config.redisPrefix, queue, concurrency,
+    ...(threads !== undefined ? { threads } : {}),
+    ...(values["pool-only"] ? { inlineQuickSteps: false } : {}),
     ...(config.remoteCache ? { remoteCache: config.remoteCache } : {}),
     logger: createLogger({ level: config.logLevel }),
     ...(lockDurationMs !== undefined ? { lockDurationMs } : {}),

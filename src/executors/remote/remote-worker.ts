@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
 import { Redis } from "ioredis";
@@ -12,6 +13,8 @@ import { INLINE_MAX_BYTES, LocalCas } from "../../store/local-cas.ts";
 import { openRemoteCache, type RemoteCache, type RemoteCacheSettings } from "../../store/remote-cache/index.ts";
 import type { Digest } from "../../util/canonical-json.ts";
 import { TsImporter } from "../../util/ts-import.ts";
+import type { ProducedOutput, StepTask } from "../../scheduler/index.ts";
+import { runStepBody } from "../step-io.ts";
 import { ThreadExecutor } from "../thread-executor.ts";
 import { cancelChannel, connectionFrom, JOB_FORMAT, toFailedReason, workerLabel, type RemoteJobData, type RemoteJobResult, type RemoteLine, type RemoteProgress } from "./protocol.ts";
 
@@ -26,8 +29,10 @@ export interface RemoteWorkerOptions {
   readonly prefix: string;
   /** @default "default" */
   readonly queue: string;
-  /** Jobs (and pool threads) at once. @default 1 */
+  /** Jobs at once. @default 1 */
   readonly concurrency?: number;
+  /** Pool threads; jobs beyond them wait for a free thread. @default the smaller of `concurrency` and the cores */
+  readonly threads?: number;
   readonly logger: Logger;
   /** BullMQ lock of a running job; a worker that stops renewing it (killed) loses the job after this. @default 30000 */
   readonly lockDurationMs?: number;
@@ -39,6 +44,28 @@ export interface RemoteWorkerOptions {
   readonly progressMs?: number;
   /** The coordinators' shared cache server: inputs are fetched from it, outputs pushed to it. */
   readonly remoteCache?: RemoteCacheSettings;
+  /**
+   * A step whose last QUICK_RUNS runs on the pool each took under QUICK_MS runs on the worker's
+   * event loop from then on (handing a no-op step to a thread costs more than running it); the
+   * first run there that takes over SLOW_MS sends it back to the pool for good. `false`: always the pool.
+   * @default true
+   */
+  readonly inlineQuickSteps?: boolean;
+}
+
+/** Thread time under which a run counts as quick. */
+const QUICK_MS = 1;
+/** Consecutive quick runs on the pool before a step runs on the event loop. */
+const QUICK_RUNS = 20;
+/** A run on the event loop longer than this sends the step back to the pool for good. */
+const SLOW_MS = 10;
+
+/** How a loaded step has been running: on the pool until it proved quick. */
+interface Loaded {
+  readonly step: AnyStep;
+  readonly code: Digest;
+  quickRuns: number;
+  here: boolean;
 }
 
 /** Codes a worker fails a job with that no other worker would fix. */
@@ -64,7 +91,8 @@ export class RemoteWorker {
   readonly #importer: TsImporter;
   readonly #threads: ThreadExecutor;
   readonly #connection: ConnectionOptions;
-  readonly #steps = new Map<string, { step: AnyStep; code: Digest }>();
+  readonly #steps = new Map<string, Loaded>();
+  readonly #speed = new WeakMap<AnyStep, Loaded>();
   #worker: Worker<RemoteJobData, RemoteJobResult> | undefined;
   #sub: Redis | undefined;
   /** Jobs finished (succeeded or failed) by this worker. */
@@ -80,7 +108,11 @@ export class RemoteWorker {
     this.#remote?.bind(this.#cas);
     this.#fingerprinter = new CodeFingerprinter({ root: opts.root, memo: createSqliteFingerprintMemo(this.#db) });
     this.#importer = new TsImporter(opts.root);
-    this.#threads = new ThreadExecutor({ cacheDir: opts.cacheDir, threads: opts.concurrency ?? 1, loadableUrl: (u) => this.#importer.loadableUrl(u) });
+    // More threads than cores only add thread switches to every job: a no-op step cost twice as much with 8 threads on 2 cores.
+    const threads = opts.threads ?? Math.min(opts.concurrency ?? 1, os.availableParallelism());
+    const urls = new Map<string, string>();
+    const loadableUrl = (u: string): string => urls.get(u) ?? urls.set(u, this.#importer.loadableUrl(u)).get(u)!;
+    this.#threads = new ThreadExecutor({ cacheDir: opts.cacheDir, threads, loadableUrl, onRan: (task, ms) => this.#ran(task.step, ms) });
     this.#connection = connectionFrom(opts.redisUrl);
   }
 
@@ -117,7 +149,7 @@ export class RemoteWorker {
   }
 
   /** Loads a step from this checkout and fingerprints its module (once per process: restart workers after deploying code). */
-  async #load(data: RemoteJobData): Promise<{ step: AnyStep; code: Digest }> {
+  async #load(data: RemoteJobData): Promise<Loaded> {
     const id = `${data.module}#${data.step}`;
     const hit = this.#steps.get(id);
     if (hit) return hit;
@@ -128,8 +160,9 @@ export class RemoteWorker {
     const mod = await this.#importer.import(file);
     const step = Object.values(mod).find((v): v is AnyStep => isStep(v) && v.name === data.step);
     if (!step) fail("SLUICE_DEFINITION_INVALID", `step "${data.stepId}": ${data.module} in worker ${this.label}'s checkout exports no step named "${data.step}". Deploy the coordinator's code to the worker and restart it.`, where);
-    const loaded = { step, code };
+    const loaded: Loaded = { step, code, quickRuns: 0, here: false };
     this.#steps.set(id, loaded);
+    this.#speed.set(step, loaded);
     return loaded;
   }
 
@@ -150,7 +183,8 @@ export class RemoteWorker {
     }, this.#o.progressMs ?? 100);
     try {
       if (data.format !== JOB_FORMAT) fail("SLUICE_WORKER_CODE_MISMATCH", `step "${data.stepId}": job format ${String(data.format)} from ${data.coordinator}, worker ${this.label} speaks ${JOB_FORMAT}. Run the same sluice version on coordinator and workers.`, { step: data.stepId });
-      const { step, code } = await this.#load(data);
+      const loaded = await this.#load(data);
+      const { step, code } = loaded;
       this.#remote?.startRun(); // a cache server that failed for an earlier job is tried again
       if (code !== data.code) {
         fail("SLUICE_WORKER_CODE_MISMATCH", `step "${data.stepId}" (${data.module} › ${data.step}): worker ${this.label} refuses it: its checkout ${this.#o.root} has code fingerprint ${code}, the coordinator ${data.coordinator} sent ${data.code}. Deploy the same commit to the worker and restart it.`, { step: data.stepId, module: data.module, workerCode: code, coordinatorCode: data.code, worker: this.label });
@@ -160,12 +194,13 @@ export class RemoteWorker {
           fail("SLUICE_REMOTE_UNAVAILABLE", `step "${data.stepId}" › input "${port}": worker ${this.label} cannot find object ${input.digest} in its cache ${this.#o.cacheDir}. Workers must share the coordinator's cache folder or its SLUICE_REMOTE_CACHE_URL.`, { step: data.stepId, field: port, digest: input.digest, worker: this.label });
         }
       }
-      const produced = await this.#threads.execute({
+      const task: StepTask = {
         runId: data.runId, stepId: data.stepId, step, attempt: data.attempt, params: data.params, inputs: data.inputs, env: data.env,
         signal: signal ?? new AbortController().signal,
         onLog: (level, msg, d) => lines.push({ t: "log", level, msg, ...(d ? { data: d } : {}) }),
         onMetric: (name, value, x) => lines.push({ t: "metric", name, value, ...(x === undefined ? {} : { step: x }) }),
-      });
+      };
+      const produced = loaded.here ? await this.#runHere(loaded, task) : await this.#threads.execute(task);
       const outputs: Record<string, Digest> = {};
       for (const [port, o] of Object.entries(produced)) outputs[port] = "digest" in o ? o.digest : this.#cas.putBytes(o.bytes);
       // The coordinator may be on another machine: hand the outputs back through the cache server.
@@ -185,6 +220,31 @@ export class RemoteWorker {
       clearInterval(timer);
       if (lines.length > 0) report();
       await sending;
+    }
+  }
+
+  /** Counts a step's quick runs on the pool; enough in a row and it runs on the event loop. */
+  #ran(step: AnyStep, ms: number): void {
+    const l = this.#speed.get(step);
+    if (!l || l.here || l.quickRuns < 0 || this.#o.inlineQuickSteps === false) return; // < 0: sent back to the pool for good
+    l.quickRuns = ms < QUICK_MS ? l.quickRuns + 1 : 0; // in a row (a thread's first run is slow: it opens the cache)
+    if (l.quickRuns < QUICK_RUNS) return;
+    l.here = true;
+    this.#log.debug({ step: step.name }, `step took under ${QUICK_MS} ms ${QUICK_RUNS} times in a row; it runs on the worker's event loop`);
+  }
+
+  /** Runs a quick step on this thread; a slow run sends the step back to the pool for good. */
+  async #runHere(l: Loaded, task: StepTask): Promise<Record<string, ProducedOutput>> {
+    const started = performance.now();
+    try {
+      return await runStepBody(l.step, task, this.#cas);
+    } finally {
+      const ms = performance.now() - started;
+      if (ms > SLOW_MS && l.here) {
+        l.here = false;
+        l.quickRuns = Number.NEGATIVE_INFINITY;
+        this.#log.info({ step: l.step.name, ms: Math.round(ms) }, "a quick step took long; it runs on the pool from now on");
+      }
     }
   }
 
