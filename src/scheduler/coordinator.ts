@@ -149,6 +149,7 @@ export class RunCoordinator {
     emit({ type: "run.started", runId, ts: t0, pipeline: plan.name, params: plan.params, steps: ids, trigger: this.#o.trigger ?? "api", actor: this.#o.actor ?? "unknown" });
     const onAbort = (): void => this.cancel("run cancelled");
     this.#o.signal?.addEventListener("abort", onAbort, { once: true });
+    const unhook = this.#o.commits.beforeCommit(() => this.#o.claims.flushReleases());
     try {
       for (const id of ids) {
         const node = plan.nodes.get(id) as StepNode | MapNode;
@@ -177,6 +178,7 @@ export class RunCoordinator {
       for (const u of this.#retrying) clearTimeout(u.timer);
       this.#o.commits.run(() => this.#o.claims.releaseAll());
       this.#o.commits.flush();
+      unhook();
     }
     const status: RunOutcome = this.#stopping === "cancelled" ? "cancelled" : this.#error ? "failed" : "succeeded";
     if (status === "cancelled") this.#error ??= { code: "SLUICE_RUN_CANCELLED", message: `run ${runId} of "${plan.name}" was cancelled.` };
@@ -580,10 +582,10 @@ export class RunCoordinator {
     for (const f of followers) this.#cached(f, outputs, "peer");
   }
 
-  /** Gives up a unit's claim; in-run followers of a failed leader go back to the ready queue. */
+  /** Gives up a unit's claim (in the open batch); in-run followers of a failed leader go back to the ready queue. */
   #release(u: Unit, key: string): Unit[] {
     if (this.#inflight.get(key) === u) this.#inflight.delete(key);
-    if (u.node.cache !== false) this.#o.claims.release(key);
+    if (u.node.cache !== false) this.#o.claims.releaseLater(key);
     const followers = this.#followers.get(key) ?? [];
     this.#followers.delete(key);
     if (u.phase !== "succeeded") {

@@ -39,6 +39,7 @@ export class GroupCommit {
   readonly #maxDelayMs: number;
   #timer: NodeJS.Timeout | undefined;
   #open = false;
+  readonly #beforeCommit = new Set<() => void>();
 
   constructor(db: CacheDb, opts: { maxDelayMs?: number } = {}) {
     this.#db = db;
@@ -61,6 +62,14 @@ export class GroupCommit {
     this.#timer = undefined;
     if (!this.#open) return;
     this.#open = false;
-    if (this.#db.inTransaction) this.#db.exec("COMMIT");
+    if (!this.#db.inTransaction) return;
+    for (const fn of this.#beforeCommit) fn();
+    this.#db.exec("COMMIT");
+  }
+
+  /** Runs `fn` inside every batch just before it commits (writes deferred to the batch's end); returns the unsubscribe. */
+  beforeCommit(fn: () => void): () => void {
+    this.#beforeCommit.add(fn);
+    return () => this.#beforeCommit.delete(fn);
   }
 }

@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { GroupCommit, openCacheDb, type CacheDb } from "../../../src/store/cache-db.ts";
+import { Claims } from "../../../src/store/claims.ts";
+
+const KEY = "sha256:" + "ab".repeat(32);
+
+let root: string;
+let mine: CacheDb;
+let theirs: CacheDb;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "sluice-claims-"));
+  // Two connections to one cache database, as two processes have.
+  mine = openCacheDb(root);
+  theirs = openCacheDb(root);
+});
+
+afterEach(() => {
+  mine.close();
+  theirs.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Claims of this process (pid 1) and of a live other process (pid 2). */
+function pair(): { a: Claims; b: Claims; commits: GroupCommit } {
+  const alive = (): boolean => true;
+  const a = new Claims(mine, "run-a", { host: "h", pid: 1, isAlive: alive });
+  const b = new Claims(theirs, "run-b", { host: "h", pid: 2, isAlive: alive });
+  const commits = new GroupCommit(mine);
+  commits.beforeCommit(() => a.flushReleases());
+  return { a, b, commits };
+}
+
+describe("Claims with releases at the end of a write batch", () => {
+  it("keeps the key claimed for other processes until the batch that released it commits", () => {
+    const { a, b, commits } = pair();
+    commits.run(() => expect(a.tryAcquire(KEY)).toBeUndefined());
+    commits.flush();
+    expect(b.tryAcquire(KEY)).toMatchObject({ runId: "run-a", pid: 1 });
+    commits.run(() => a.releaseLater(KEY));
+    // Still claimed in the database: the release waits for the batch's commit.
+    expect(mine.prepare("SELECT run_id FROM claims WHERE key = ?").get(KEY)).toEqual({ run_id: "run-a" });
+    commits.flush();
+    expect(b.tryAcquire(KEY)).toBeUndefined();
+  });
+
+  it("takes a pending release back when the same run claims the key again in that batch", () => {
+    const { a, b, commits } = pair();
+    commits.run(() => {
+      expect(a.tryAcquire(KEY)).toBeUndefined();
+      a.releaseLater(KEY);
+      expect(a.tryAcquire(KEY)).toBeUndefined();
+    });
+    commits.flush();
+    expect(b.tryAcquire(KEY)).toMatchObject({ runId: "run-a" });
+  });
+
+  it("drops pending releases with releaseAll at the end of a run", () => {
+    const { a, b, commits } = pair();
+    commits.run(() => {
+      a.tryAcquire(KEY);
+      a.releaseLater(KEY);
+      a.releaseAll();
+    });
+    commits.flush();
+    expect(b.tryAcquire(KEY)).toBeUndefined();
+  });
+});
