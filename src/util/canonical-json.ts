@@ -24,14 +24,18 @@ function canon(v: unknown, stack: unknown[]): string | undefined {
         stack.pop();
         return out;
       }
+      const keys = Object.keys(v);
+      if (keys.length === 0) return "{}";
+      if (keys.length > 1) keys.sort();
       stack.push(v);
-      const parts: string[] = [];
-      for (const k of Object.keys(v).sort()) {
+      // Concatenation, not parts + join: cache keys canonicalise three small objects per step.
+      let out = "";
+      for (const k of keys) {
         const c = canon((v as Record<string, unknown>)[k], stack);
-        if (c !== undefined) parts.push(`${JSON.stringify(k)}:${c}`);
+        if (c !== undefined) out += (out === "" ? "" : ",") + JSON.stringify(k) + ":" + c;
       }
       stack.pop();
-      return `{${parts.join(",")}}`;
+      return "{" + out + "}";
     }
     default:
       return undefined; // undefined, functions and symbols have no JSON form
