@@ -27,11 +27,20 @@ export interface RemoteJobData {
   readonly coordinator: string;
 }
 
-/** What a finished job returns: output digests (already in the shared cache) and who ran it. */
+/** What a finished job returns: output digests (in the shared cache, or inline) and who ran it. */
 export interface RemoteJobResult {
   readonly outputs: Readonly<Record<string, Digest>>;
+  /**
+   * Outputs of at most RESULT_INLINE_MAX_BYTES, base64, from a worker without a cache server: the
+   * coordinator stores them with the step's cache entry, as it does for a thread step's small
+   * outputs, so a quick step costs the worker no write to the shared cache database.
+   */
+  readonly inline?: Readonly<Record<string, string>>;
   readonly worker: string;
 }
+
+/** The largest output a worker returns in the job's result instead of writing it to the shared cache. */
+export const RESULT_INLINE_MAX_BYTES = 4096;
 
 /** One log line or metric point streamed back while a step runs. */
 export type RemoteLine =
@@ -45,7 +54,7 @@ export interface RemoteProgress {
 }
 
 /** Job data format version. */
-export const JOB_FORMAT = 1;
+export const JOB_FORMAT = 2;
 
 /** Redis pub/sub channel on which coordinators ask workers to abort jobs (message: job id). */
 export function cancelChannel(prefix: string, queue: string): string {

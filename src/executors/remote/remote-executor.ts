@@ -9,7 +9,7 @@ import type { Logger } from "../../log.ts";
 import type { Executor, ProducedOutput, StepTask } from "../../scheduler/index.ts";
 import type { GroupCommit } from "../../store/cache-db.ts";
 import type { LocalCas } from "../../store/local-cas.ts";
-import type { Digest } from "../../util/canonical-json.ts";
+import { sha256, type Digest } from "../../util/canonical-json.ts";
 import { cancelChannel, connectionFrom, fromFailedReason, JOB_FORMAT, workerLabel, type RemoteJobData, type RemoteJobResult, type RemoteProgress } from "./protocol.ts";
 
 /** Options of the remote executor. */
@@ -236,6 +236,16 @@ export class RemoteExecutor implements Executor {
     if (r.worker !== p.worker) p.task.onWorker?.(r.worker);
     const outputs: Record<string, ProducedOutput> = {};
     for (const [port, digest] of Object.entries(r.outputs)) {
+      const small = r.inline?.[port];
+      if (small !== undefined) {
+        const bytes = Buffer.from(small, "base64");
+        if (sha256(bytes) !== digest) {
+          p.reject(new SluiceError("SLUICE_CACHE_CORRUPT", `step "${p.task.stepId}" › output "${port}": worker ${r.worker} returned bytes whose digest is not the ${digest} it named. Run again; if it repeats, check the worker's sluice version.`, { step: p.task.stepId, field: port, digest }));
+          return;
+        }
+        outputs[port] = { bytes };
+        continue;
+      }
       // Here, or fetched from the cache server: never record outputs this machine cannot read.
       if (this.#o.cas.check(digest) !== "ok") {
         p.reject(this.#unavailable(`step "${p.task.stepId}" › output "${port}": worker ${r.worker} made ${digest}, but it is neither in this cache folder nor on a cache server. Workers must share the coordinator's cache folder or its SLUICE_REMOTE_CACHE_URL.`));

@@ -11,12 +11,12 @@ import type { Logger } from "../../log.ts";
 import { openCacheDb, type CacheDb } from "../../store/cache-db.ts";
 import { INLINE_MAX_BYTES, LocalCas } from "../../store/local-cas.ts";
 import { openRemoteCache, type RemoteCache, type RemoteCacheSettings } from "../../store/remote-cache/index.ts";
-import type { Digest } from "../../util/canonical-json.ts";
+import { sha256, type Digest } from "../../util/canonical-json.ts";
 import { TsImporter } from "../../util/ts-import.ts";
 import type { ProducedOutput, StepTask } from "../../scheduler/index.ts";
 import { runStepBody } from "../step-io.ts";
 import { ThreadExecutor } from "../thread-executor.ts";
-import { cancelChannel, connectionFrom, JOB_FORMAT, toFailedReason, workerLabel, type RemoteJobData, type RemoteJobResult, type RemoteLine, type RemoteProgress } from "./protocol.ts";
+import { cancelChannel, connectionFrom, JOB_FORMAT, RESULT_INLINE_MAX_BYTES, toFailedReason, workerLabel, type RemoteJobData, type RemoteJobResult, type RemoteLine, type RemoteProgress } from "./protocol.ts";
 
 /** Options of a `sluice worker`. */
 export interface RemoteWorkerOptions {
@@ -45,20 +45,26 @@ export interface RemoteWorkerOptions {
   /** The coordinators' shared cache server: inputs are fetched from it, outputs pushed to it. */
   readonly remoteCache?: RemoteCacheSettings;
   /**
-   * A step whose last QUICK_RUNS runs on the pool each took under QUICK_MS runs on the worker's
-   * event loop from then on (handing a no-op step to a thread costs more than running it); the
-   * first run there that takes over SLOW_MS sends it back to the pool for good. `false`: always the pool.
-   * @default true
+   * A step whose last `runs` runs on the pool each took under `underMs` on their thread runs on
+   * the worker's event loop from then on (handing a no-op step to a thread costs more than
+   * running it); the first run there whose run() holds the event loop over `heldMs` sends it
+   * back to the pool for good. `false`: always the pool.
+   * @default { runs: 20, underMs: 1, heldMs: 10 }
    */
-  readonly inlineQuickSteps?: boolean;
+  readonly inlineQuickSteps?: boolean | QuickSteps;
 }
 
-/** Thread time under which a run counts as quick. */
-const QUICK_MS = 1;
-/** Consecutive quick runs on the pool before a step runs on the event loop. */
-const QUICK_RUNS = 20;
-/** A run on the event loop longer than this sends the step back to the pool for good. */
-const SLOW_MS = 10;
+/** When a step counts as quick enough for the worker's event loop (see `inlineQuickSteps`). */
+export interface QuickSteps {
+  /** Consecutive quick runs on the pool before a step runs on the event loop. */
+  readonly runs: number;
+  /** Thread time under which a run counts as quick. */
+  readonly underMs: number;
+  /** A run on the event loop whose run() holds it longer than this sends the step back to the pool for good. */
+  readonly heldMs: number;
+}
+
+const QUICK_STEPS: QuickSteps = { runs: 20, underMs: 1, heldMs: 10 };
 
 /** How a loaded step has been running: on the pool until it proved quick. */
 interface Loaded {
@@ -93,6 +99,7 @@ export class RemoteWorker {
   readonly #connection: ConnectionOptions;
   readonly #steps = new Map<string, Loaded>();
   readonly #speed = new WeakMap<AnyStep, Loaded>();
+  readonly #quick: QuickSteps | undefined;
   #worker: Worker<RemoteJobData, RemoteJobResult> | undefined;
   #sub: Redis | undefined;
   /** Jobs finished (succeeded or failed) by this worker. */
@@ -100,6 +107,7 @@ export class RemoteWorker {
 
   constructor(opts: RemoteWorkerOptions) {
     this.#o = opts;
+    this.#quick = opts.inlineQuickSteps === false ? undefined : opts.inlineQuickSteps === true || opts.inlineQuickSteps === undefined ? QUICK_STEPS : opts.inlineQuickSteps;
     this.#log = opts.logger.child({ component: "worker", worker: this.label, queue: opts.queue });
     this.#db = openCacheDb(opts.cacheDir);
     this.#remote = opts.remoteCache && openRemoteCache(opts.remoteCache, { tmpDir: path.join(opts.cacheDir, "tmp"), inlineMaxBytes: INLINE_MAX_BYTES }, this.#log);
@@ -202,12 +210,20 @@ export class RemoteWorker {
       };
       const produced = loaded.here ? await this.#runHere(loaded, task) : await this.#threads.execute(task);
       const outputs: Record<string, Digest> = {};
-      for (const [port, o] of Object.entries(produced)) outputs[port] = "digest" in o ? o.digest : this.#cas.putBytes(o.bytes);
+      const inline: Record<string, string> = {};
+      for (const [port, o] of Object.entries(produced)) {
+        if ("digest" in o) outputs[port] = o.digest;
+        else if (!this.#remote && o.bytes.byteLength <= RESULT_INLINE_MAX_BYTES) {
+          // Small: back in the result, stored by the coordinator (no write lock on the shared cache database per job).
+          outputs[port] = sha256(o.bytes);
+          inline[port] = Buffer.from(o.bytes.buffer, o.bytes.byteOffset, o.bytes.byteLength).toString("base64");
+        } else outputs[port] = this.#cas.putBytes(o.bytes);
+      }
       // The coordinator may be on another machine: hand the outputs back through the cache server.
       if (this.#remote && !(await this.#remote.pushObjects(Object.values(outputs)))) {
         lines.push({ t: "log", level: "warn", msg: `worker ${this.label} could not put the outputs on the cache server; only a coordinator sharing its cache folder can read them` });
       }
-      return { outputs, worker: this.label };
+      return { outputs, ...(Object.keys(inline).length > 0 ? { inline } : {}), worker: this.label };
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
       const e = signal?.aborted
@@ -226,24 +242,33 @@ export class RemoteWorker {
   /** Counts a step's quick runs on the pool; enough in a row and it runs on the event loop. */
   #ran(step: AnyStep, ms: number): void {
     const l = this.#speed.get(step);
-    if (!l || l.here || l.quickRuns < 0 || this.#o.inlineQuickSteps === false) return; // < 0: sent back to the pool for good
-    l.quickRuns = ms < QUICK_MS ? l.quickRuns + 1 : 0; // in a row (a thread's first run is slow: it opens the cache)
-    if (l.quickRuns < QUICK_RUNS) return;
+    const q = this.#quick;
+    if (!l || !q || l.here || l.quickRuns < 0) return; // < 0: sent back to the pool for good
+    l.quickRuns = ms < q.underMs ? l.quickRuns + 1 : 0; // in a row (a thread's first run is slow: it opens the cache)
+    if (l.quickRuns < q.runs) return;
     l.here = true;
-    this.#log.debug({ step: step.name }, `step took under ${QUICK_MS} ms ${QUICK_RUNS} times in a row; it runs on the worker's event loop`);
+    this.#log.debug({ step: step.name }, `step took under ${q.underMs} ms ${q.runs} times in a row; it runs on the worker's event loop`);
   }
 
-  /** Runs a quick step on this thread; a slow run sends the step back to the pool for good. */
+  /** Runs a quick step on this thread; a run that holds the event loop long sends the step back to the pool for good. */
   async #runHere(l: Loaded, task: StepTask): Promise<Record<string, ProducedOutput>> {
-    const started = performance.now();
+    // Timed: run()'s synchronous part, the part that holds the event loop (awaits in it let other jobs go on).
+    let heldMs = 0;
+    const timed = { ...l.step, run: (ctx: never) => {
+      const started = performance.now();
+      try {
+        return l.step.run(ctx);
+      } finally {
+        heldMs = performance.now() - started;
+      }
+    } } as AnyStep;
     try {
-      return await runStepBody(l.step, task, this.#cas);
+      return await runStepBody(timed, task, this.#cas);
     } finally {
-      const ms = performance.now() - started;
-      if (ms > SLOW_MS && l.here) {
+      if (heldMs > this.#quick!.heldMs && l.here) {
         l.here = false;
         l.quickRuns = Number.NEGATIVE_INFINITY;
-        this.#log.info({ step: l.step.name, ms: Math.round(ms) }, "a quick step took long; it runs on the pool from now on");
+        this.#log.info({ step: l.step.name, ms: Math.round(heldMs) }, "a quick step took long; it runs on the pool from now on");
       }
     }
   }
