@@ -231,8 +231,13 @@ export function recordPipeline(pipeline: AnyPipeline, params: unknown): { nodes:
       const policy: RunPolicy = { retries: opts.retries ?? step.retries, timeoutMs: opts.timeoutMs ?? step.timeoutMs, resources: opts.resources ?? step.resources };
       return { id: prefix + id, step, inputs: { ...(opts.inputs ?? {}) }, params: { ...(opts.params ?? {}) }, executor: opts.executor, cache: opts.cache, policy, when: opts.when };
     };
-    const outputsOf = (id: string, step: unknown, kindOf: (k: string) => string): Record<string, OutputRef> =>
-      Object.fromEntries(Object.entries(((step as AnyStep | undefined)?.outputs ?? {}) as Ports).map(([port, spec]) => [port, ref(prefix + id, port, kindOf(spec.kind))]));
+    const outputsOf = (id: string, step: unknown, kindOf: (k: string) => string): Record<string, OutputRef> => {
+      // A plain loop: entries/map/fromEntries allocated five objects per port, per step.
+      const ports = ((step as AnyStep | undefined)?.outputs ?? {}) as Ports;
+      const out: Record<string, OutputRef> = {};
+      for (const port of Object.keys(ports)) out[port] = ref(prefix + id, port, kindOf(ports[port]!.kind));
+      return out;
+    };
     return {
       step(id, step, ...rest) {
         const spec = instance(id, step, (rest[0] ?? {}) as never, "p.step()");

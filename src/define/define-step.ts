@@ -53,11 +53,13 @@ export interface RunPolicy {
   readonly resources?: Resources;
 }
 
+// At module level: a closure made per call costs a defineProperty per call under keepNames (tsx).
+const pos = (v: unknown): boolean => typeof v === "number" && Number.isFinite(v) && v > 0;
+
 /** Problems with a run policy, as phrases (empty when valid). */
 export function runPolicyProblems(p: RunPolicy | undefined): string[] {
   const out: string[] = [];
   if (!p) return out;
-  const pos = (v: unknown): boolean => typeof v === "number" && Number.isFinite(v) && v > 0;
   if (p.retries !== undefined) {
     if (!Number.isInteger(p.retries.attempts) || p.retries.attempts < 1) out.push("retries.attempts must be a whole number ≥ 1");
     if (p.retries.baseDelayMs !== undefined && !(p.retries.baseDelayMs >= 0)) out.push("retries.baseDelayMs must be ≥ 0");

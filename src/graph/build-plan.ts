@@ -75,6 +75,16 @@ export interface BuildPlanOptions {
   readonly root: string;
 }
 
+/** Where a node is, for messages (built only when there is a problem: planning 10,000 steps made 10,000 of them). */
+function whereOf(pipeline: string, kind: string, id: string): string {
+  return `pipeline "${pipeline}" › ${kind === "map" ? "map" : "step"} "${id}"`;
+}
+
+/** How a message names a wired field. */
+function labelOf(field: string): string {
+  return field === "when" || field === "over" ? field : `input "${field}"`;
+}
+
 function paramsMessage(where: string, issues: readonly ParamIssue[]): string {
   return issues.map((i) => `${where} › param "${i.path || "(params)"}" ${i.message}${i.value === undefined ? "" : ` (got ${JSON.stringify(i.value)})`}`).join("\n");
 }
@@ -108,15 +118,14 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
 
   const byId = new Map(recorded.nodes.map((n) => [n.id, n]));
   /** The kind a reference points at, or a problem. */
-  const resolve = (ref: unknown, consumer: string, field: string, where: string): InputSource | undefined => {
-    const label = field === "when" || field === "over" ? field : `input "${field}"`;
+  const resolve = (ref: unknown, consumer: string, field: string, kindOf: string): InputSource | undefined => {
     if (!isOutputRef(ref)) {
-      problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${where} › ${label}: expected an output reference (e.g. other.outputs.x or p.file(...)), got ${typeof ref}.` });
+      problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${whereOf(name, kindOf, consumer)} › ${labelOf(field)}: expected an output reference (e.g. other.outputs.x or p.file(...)), got ${typeof ref}.` });
       return undefined;
     }
     const producer = byId.get(ref.node);
     if (!producer) {
-      problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${where} › ${label}: no node "${ref.node}" in the pipeline. Add it or wire another output.` });
+      problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${whereOf(name, kindOf, consumer)} › ${labelOf(field)}: no node "${ref.node}" in the pipeline. Add it or wire another output.` });
       return undefined;
     }
     let kind: PortKind | undefined;
@@ -124,16 +133,15 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
     else if (ref.port in producer.step.outputs) kind = producer.kind === "map" ? "json" : (producer.step.outputs as Record<string, { kind: PortKind }>)[ref.port]!.kind;
     if (!kind) {
       const outs = producer.kind === "source" ? [producer.sourceKind] : Object.keys(producer.step.outputs);
-      problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${where} › ${label}: "${ref.node}" has no output "${ref.port}" (outputs: ${outs.join(", ") || "none"}).` });
+      problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${whereOf(name, kindOf, consumer)} › ${labelOf(field)}: "${ref.node}" has no output "${ref.port}" (outputs: ${outs.join(", ") || "none"}).` });
       return undefined;
     }
     g.addEdge(ref.node, consumer);
     return { node: ref.node, port: ref.port, kind };
   };
-  const mismatch = (src: InputSource, want: PortKind, consumer: string, field: string, where: string): boolean => {
-    const label = field === "when" || field === "over" ? field : `input "${field}"`;
+  const mismatch = (src: InputSource, want: PortKind, consumer: string, field: string, kindOf: string): boolean => {
     if (src.kind === want) return false;
-    problems.push({ code: "SLUICE_PORT_TYPE_MISMATCH", pipeline: name, step: consumer, field, message: `${where} › ${label}: expected ${want}, got ${src.kind} from "${src.node}.${src.port}". Wire a ${want} output or add a convert step.` });
+    problems.push({ code: "SLUICE_PORT_TYPE_MISMATCH", pipeline: name, step: consumer, field, message: `${whereOf(name, kindOf, consumer)} › ${labelOf(field)}: expected ${want}, got ${src.kind} from "${src.node}.${src.port}". Wire a ${want} output or add a convert step.` });
     return true;
   };
 
@@ -142,7 +150,6 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
       nodes.set(spec.id, { kind: "source", id: spec.id, sourceKind: spec.sourceKind, path: path.resolve(opts.root, spec.path), relPath: spec.path });
       continue;
     }
-    const where = `pipeline "${name}" › ${spec.kind === "map" ? "map" : "step"} "${spec.id}"`;
     const step = spec.step;
     const declared = step.inputs as Record<string, { kind: PortKind }>;
     const inputs: Record<string, InputSource> = {};
@@ -150,26 +157,26 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
       const want = declared[port];
       if (!want || (spec.kind === "map" && port === spec.as)) {
         const names = Object.keys(declared);
-        problems.push({ code: "SLUICE_INPUT_UNKNOWN", pipeline: name, step: spec.id, field: port, message: want ? `${where} › input "${port}" receives each element of \`over\`; do not wire it in inputs.` : `${where} › input "${port}": step "${step.name}" declares no such input${names.length ? ` (inputs: ${names.join(", ")})` : " (it takes no inputs)"}. Remove it or fix the name.` });
+        problems.push({ code: "SLUICE_INPUT_UNKNOWN", pipeline: name, step: spec.id, field: port, message: want ? `${whereOf(name, spec.kind, spec.id)} › input "${port}" receives each element of \`over\`; do not wire it in inputs.` : `${whereOf(name, spec.kind, spec.id)} › input "${port}": step "${step.name}" declares no such input${names.length ? ` (inputs: ${names.join(", ")})` : " (it takes no inputs)"}. Remove it or fix the name.` });
         continue;
       }
-      const src = resolve(ref, spec.id, port, where);
-      if (src && !mismatch(src, want.kind, spec.id, port, where)) inputs[port] = src;
+      const src = resolve(ref, spec.id, port, spec.kind);
+      if (src && !mismatch(src, want.kind, spec.id, port, spec.kind)) inputs[port] = src;
     }
     for (const port of Object.keys(declared)) {
       if (!(port in spec.inputs) && !(spec.kind === "map" && port === spec.as)) {
-        problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: spec.id, field: port, message: `${where} › input "${port}" is not wired. Pass inputs: { ${port}: <an output> }.` });
+        problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: spec.id, field: port, message: `${whereOf(name, spec.kind, spec.id)} › input "${port}" is not wired. Pass inputs: { ${port}: <an output> }.` });
       }
     }
     let when: WhenGate | undefined;
     if (spec.when) {
-      const src = resolve(spec.when.ref, spec.id, "when", where);
-      if (src && !mismatch(src, "json", spec.id, "when", where)) when = { source: src, test: spec.when.test, label: spec.when.label };
+      const src = resolve(spec.when.ref, spec.id, "when", spec.kind);
+      if (src && !mismatch(src, "json", spec.id, "when", spec.kind)) when = { source: src, test: spec.when.test, label: spec.when.label };
     }
     const sv = validateParams(step.params, spec.params);
     if (!sv.ok) {
       for (const i of sv.issues) {
-        problems.push({ code: "SLUICE_PARAMS_INVALID", pipeline: name, step: spec.id, field: i.path, message: paramsMessage(where, [i]) + "." });
+        problems.push({ code: "SLUICE_PARAMS_INVALID", pipeline: name, step: spec.id, field: i.path, message: paramsMessage(whereOf(name, spec.kind, spec.id), [i]) + "." });
       }
     }
     const base = {
@@ -187,11 +194,11 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
       continue;
     }
     if (declared[spec.as]?.kind !== "json") {
-      problems.push({ code: "SLUICE_INPUT_UNKNOWN", pipeline: name, step: spec.id, field: "as", message: `${where} › as "${spec.as}": step "${step.name}" has no json input of that name to receive each element (inputs: ${Object.keys(declared).join(", ") || "none"}).` });
+      problems.push({ code: "SLUICE_INPUT_UNKNOWN", pipeline: name, step: spec.id, field: "as", message: `${whereOf(name, spec.kind, spec.id)} › as "${spec.as}": step "${step.name}" has no json input of that name to receive each element (inputs: ${Object.keys(declared).join(", ") || "none"}).` });
       continue;
     }
-    const over = resolve(spec.over, spec.id, "over", where);
-    if (over && !mismatch(over, "json", spec.id, "over", where)) nodes.set(spec.id, { kind: "map", ...base, over, as: spec.as, key: spec.key });
+    const over = resolve(spec.over, spec.id, "over", spec.kind);
+    if (over && !mismatch(over, "json", spec.id, "over", spec.kind)) nodes.set(spec.id, { kind: "map", ...base, over, as: spec.as, key: spec.key });
   }
 
   const sorted = g.sort();
