@@ -496,13 +496,20 @@ export class RunCoordinator {
       aborted = rejectOnAbort(signal);
     }
     const models = this.#o.models?.({ runId, stepId: node.id, pipeline: this.#o.plan.name, inputs, params: node.params, codeDigest: u.record?.code ?? null });
+    const mapId = this.#mapId(u);
+    // Method shorthand, not arrow properties: under keepNames (tsx) each named arrow costs a
+    // defineProperty per started step. None of them uses `this`.
     const task = {
       runId, stepId: node.id, step: node.step, attempt: u.attempt, params: node.params, inputs, env, signal, ...(models ? { models } : {}),
-      onLog: (level: "debug" | "info" | "warn" | "error", msg: string, data?: Record<string, unknown>) => emit({ type: "log", runId, ts: clock(), stepId: node.id, level, msg, ...(data ? { data } : {}) }),
-      onMetric: (name: string, value: number, step?: number) => emit({ type: "metric", runId, ts: clock(), stepId: node.id, name, value, step: step ?? null }),
-      onWorker: (worker: string) => {
+      onLog(level: "debug" | "info" | "warn" | "error", msg: string, data?: Record<string, unknown>): void {
+        emit({ type: "log", runId, ts: clock(), stepId: node.id, level, msg, ...(data ? { data } : {}) });
+      },
+      onMetric(name: string, value: number, step?: number): void {
+        emit({ type: "metric", runId, ts: clock(), stepId: node.id, name, value, step: step ?? null });
+      },
+      onWorker(worker: string): void {
         // Same attempt, same start time: only the worker is new (the record keeps its start time).
-        if (u.phase === "running") emit({ type: "step.started", runId, ts: u.startedAt, stepId: node.id, key: u.key!, executor: ex.kind, attempt: u.attempt, worker, inputs: u.inputs, ...this.#mapId(u) });
+        if (u.phase === "running") emit({ type: "step.started", runId, ts: u.startedAt, stepId: node.id, key: u.key!, executor: ex.kind, attempt: u.attempt, worker, inputs: u.inputs, ...mapId });
       },
     };
     // A step that ignores its signal still ends for the run when the signal fires.
