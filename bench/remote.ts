@@ -115,6 +115,10 @@ async function dropPrefix(url: string, prefix: string): Promise<void> {
 /**
  * r. Remote steps: n no-op steps mapped over two `sluice worker` processes, against raw BullMQ
  * (one Queue, two bare Worker processes, the same concurrency) on the same Redis in the same run.
+ * The sluice side is a whole `Workspace.run` (plan, cache keys, run record, one BullMQ job per
+ * step, results through QueueEvents); the raw side adds the jobs and polls the completed count.
+ * The workers run the steps the way they run by default: a step proven quick on the pool runs on
+ * the worker's event loop, as the raw no-op does; `--pool-only` is measured after, for reference.
  */
 export async function remoteBench(bw: BenchWorkspace, o: { steps: number; reps: number; workerConcurrency: number; redisUrl: string }, log: (s: string) => void): Promise<Row[]> {
   fs.writeFileSync(path.join(bw.root, "steps/remote-bench.ts"), REMOTE_STEPS);
@@ -129,6 +133,7 @@ export async function remoteBench(bw: BenchWorkspace, o: { steps: number; reps: 
   const prof = process.env.SLUICE_BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.SLUICE_BENCH_PROFILE_DIR}`] : [];
   const workerArgs = [...prof, bin, "worker", "--workspace", bw.root, "--concurrency", String(o.workerConcurrency), ...(process.env.SLUICE_BENCH_THREADS ? ["--threads", process.env.SLUICE_BENCH_THREADS] : [])];
   const sluiceWorkers = await Promise.all([0, 1].map(() => startProcess(workerArgs, { cwd: bw.root, env, ready: / ready: / })));
+  const poolWorkers: ChildProcess[] = [];
   const rawWorkers = await Promise.all([0, 1].map(() => startProcess([...prof, path.join(bw.root, "raw-worker.mjs"), o.redisUrl, prefix, String(o.workerConcurrency)], { cwd: bw.root, env, ready: /^ready$/m })));
   const u = new URL(o.redisUrl);
   const queue = new Queue("raw", { connection: { host: u.hostname, port: Number(u.port || 6379) }, prefix });
@@ -136,6 +141,7 @@ export async function remoteBench(bw: BenchWorkspace, o: { steps: number; reps: 
   const sluiceMs: number[] = [];
   const rawMs: number[] = [];
   const hereMs: number[] = [];
+  const poolMs: number[] = [];
   // CPU per step of each side, summed over the measured repetitions: [coordinator, workers].
   const cpu = { sluice: [0, 0], raw: [0, 0] };
   const cpuOf = async (side: number[], workers: ChildProcess[], fn: () => Promise<void>): Promise<number> => {
@@ -165,10 +171,20 @@ export async function remoteBench(bw: BenchWorkspace, o: { steps: number; reps: 
         hereMs.push(h);
       }
     }
+    // Informational: the same workers with --pool-only (every step handed to a pool thread), after the measured runs.
+    await stop(sluiceWorkers);
+    poolWorkers.push(...(await Promise.all([0, 1].map(() => startProcess([...workerArgs, "--pool-only"], { cwd: bw.root, env, ready: / ready: / })))));
+    for (let rep = 0; rep <= o.reps; rep++) {
+      const p = await timeMs(async () => {
+        const r = await ws.run(info, { params: { n: o.steps }, concurrency: 256, force: "all" });
+        if (r.status !== "succeeded") throw new Error(`remote bench run (--pool-only) ${r.status}: ${r.error?.message}`);
+      });
+      if (rep > 0) poolMs.push(p);
+    }
   } finally {
     await ws.close();
     await queue.close();
-    await stop([...sluiceWorkers, ...rawWorkers]);
+    await stop([...sluiceWorkers, ...rawWorkers, ...poolWorkers]);
     await dropPrefix(o.redisUrl, prefix);
   }
   const perS = (ms: number): number => o.steps / (ms / 1000);
@@ -176,7 +192,7 @@ export async function remoteBench(bw: BenchWorkspace, o: { steps: number; reps: 
   const rawRate = perS(median(rawMs));
   const perStep = (side: number[]): string => side.map((x) => fmt((x / (o.steps * o.reps)) * 1000, 0)).join(" + ");
   log(`  CPU µs per step, coordinator + both workers: sluice ${perStep(cpu.sluice)}; raw BullMQ ${perStep(cpu.raw)}`);
-  log(`  sluice remote: ${sluiceMs.map((x) => fmt(x, 0)).join(", ")} ms; raw BullMQ: ${rawMs.map((x) => fmt(x, 0)).join(", ")} ms; same steps inline: ${hereMs.map((x) => fmt(x, 0)).join(", ")} ms (${o.steps} each)`);
+  log(`  sluice remote: ${sluiceMs.map((x) => fmt(x, 0)).join(", ")} ms; raw BullMQ: ${rawMs.map((x) => fmt(x, 0)).join(", ")} ms; same steps inline: ${hereMs.map((x) => fmt(x, 0)).join(", ")} ms; sluice --pool-only: ${poolMs.map((x) => fmt(x, 0)).join(", ")} ms (${o.steps} each)`);
   const share = sluiceRate / rawRate;
   return [{
     section: "r. remote steps",
@@ -186,6 +202,14 @@ export async function remoteBench(bw: BenchWorkspace, o: { steps: number; reps: 
     ratio: `${fmt(share * 100, 0)}%`,
     target: "≥ 50%",
     met: share >= 0.5,
+  }, {
+    section: "r. remote steps",
+    name: `the same with \`sluice worker --pool-only\` (every step handed to a pool thread), informational`,
+    measured: `${fmt(perS(median(poolMs)), 0)} steps/s`,
+    floor: `${fmt(rawRate, 0)} jobs/s raw BullMQ`,
+    ratio: `${fmt((perS(median(poolMs)) / rawRate) * 100, 0)}%`,
+    target: "",
+    met: null,
   }, {
     section: "r. remote steps",
     name: `the same ${o.steps.toLocaleString("en-US")} steps inline (no Redis), informational`,

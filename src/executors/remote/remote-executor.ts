@@ -1,4 +1,3 @@
-import { setMaxListeners } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Job, Queue, QueueEvents, type ConnectionOptions } from "bullmq";
@@ -72,6 +71,7 @@ export class RemoteExecutor implements Executor {
   readonly #queues = new Map<string, Promise<QueueHandle>>();
   readonly #pending = new Map<string, Pending>();
   readonly #stored = new Set<Digest>();
+  readonly #bySignal = new WeakMap<AbortSignal, Map<string, () => void>>();
   readonly #watch: Redis;
   readonly #sweep: NodeJS.Timeout;
   readonly #label = workerLabel();
@@ -137,9 +137,8 @@ export class RemoteExecutor implements Executor {
       this.#pending.set(jobId, { task, queue, worker: null, newsAt: Date.now(), resolve, reject });
     });
     const onAbort = (): void => void this.#cancel(handle, jobId, queue);
-    // Every attempt in flight listens on the run's one signal.
-    setMaxListeners(this.limit + 64, task.signal);
-    task.signal.addEventListener("abort", onAbort, { once: true });
+    const inFlight = this.#inFlight(task.signal);
+    inFlight.set(jobId, onAbort);
     try {
       await this.#add(handle, task.stepId, data, jobId);
       if (task.signal.aborted) onAbort();
@@ -148,8 +147,22 @@ export class RemoteExecutor implements Executor {
       this.#pending.delete(jobId);
       throw err instanceof SluiceError ? err : this.#unavailable(`adding step "${task.stepId}" to queue "${queue}" failed: ${(err as Error)?.message ?? String(err)}`, err);
     } finally {
-      task.signal.removeEventListener("abort", onAbort);
+      inFlight.delete(jobId);
     }
+  }
+
+  /** The jobs in flight under a signal (a run's): one abort listener cancels them all. */
+  #inFlight(signal: AbortSignal): Map<string, () => void> {
+    let jobs = this.#bySignal.get(signal);
+    if (!jobs) {
+      const all = (jobs = new Map());
+      this.#bySignal.set(signal, all);
+      signal.addEventListener("abort", () => {
+        for (const cancel of [...all.values()]) cancel();
+        all.clear();
+      }, { once: true });
+    }
+    return jobs;
   }
 
   /** Adds a job together with the others released in the same turn (a map's items): a round trip to Redis per 100 jobs, not per job. */
