@@ -1,12 +1,4 @@
 import { ERROR_CODES, SluiceError } from "../errors.ts";
-import { cacheCommand } from "./commands/cache.ts";
-import { lsCommand, runsCommand, showCommand } from "./commands/inspect.ts";
-import { explainCommand, runCommand } from "./commands/run.ts";
-import { auditCommand } from "./commands/audit.ts";
-import { serveCommand } from "./commands/serve.ts";
-import { tokenCommand } from "./commands/token.ts";
-import { schedulesCommand } from "./commands/schedules.ts";
-import { workerCommand } from "./commands/worker.ts";
 import { processIo, type CliIo } from "./io.ts";
 import { packageVersion } from "../util/package-root.ts";
 
@@ -33,18 +25,24 @@ Every command takes --help, --json and --workspace DIR.
 Exit codes: 0 ok, 1 run failed, 2 definition/config/usage error, 130 interrupted.
 `;
 
-const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
-  run: runCommand,
-  ls: lsCommand,
-  runs: runsCommand,
-  show: showCommand,
-  explain: explainCommand,
-  cache: cacheCommand,
-  serve: serveCommand,
-  token: tokenCommand,
-  audit: auditCommand,
-  schedules: schedulesCommand,
-  worker: workerCommand,
+type Command = (argv: string[], io: CliIo) => Promise<number>;
+
+/**
+ * Each command's module is imported only when that command runs, so `sluice run` does not load
+ * the HTTP server, the queue client or the studio (start-up time is part of every cached run).
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import("./commands/run.ts")).runCommand,
+  ls: async () => (await import("./commands/inspect.ts")).lsCommand,
+  runs: async () => (await import("./commands/inspect.ts")).runsCommand,
+  show: async () => (await import("./commands/inspect.ts")).showCommand,
+  explain: async () => (await import("./commands/run.ts")).explainCommand,
+  cache: async () => (await import("./commands/cache.ts")).cacheCommand,
+  serve: async () => (await import("./commands/serve.ts")).serveCommand,
+  token: async () => (await import("./commands/token.ts")).tokenCommand,
+  audit: async () => (await import("./commands/audit.ts")).auditCommand,
+  schedules: async () => (await import("./commands/schedules.ts")).schedulesCommand,
+  worker: async () => (await import("./commands/worker.ts")).workerCommand,
 };
 
 /** Runs one CLI invocation; returns the exit code. Errors become messages, never stack traces. */
@@ -58,13 +56,14 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     io.out(`${packageVersion()}\n`);
     return 0;
   }
-  const command = COMMANDS[cmd];
-  if (!command) {
+  const load = COMMANDS[cmd];
+  if (!load) {
     io.err(`sluice: unknown command "${cmd}".\n\n${MAIN_HELP}`);
     return 2;
   }
   const json = rest.includes("--json");
   try {
+    const command = await load();
     return await command(rest, io);
   } catch (err) {
     const e = err instanceof SluiceError ? err : new SluiceError("SLUICE_INTERNAL", `internal error: ${(err as Error)?.stack ?? String(err)}`, {}, { cause: err });

@@ -7,7 +7,7 @@ import type { ResolvedConfig } from "../config/index.ts";
 import { isPipeline, type AnyPipeline } from "../define/index.ts";
 import { SluiceError } from "../errors.ts";
 import { InlineExecutor, ProcessExecutor, ThreadExecutor } from "../executors/index.ts";
-import { RemoteExecutor } from "../executors/remote/index.ts";
+import type { RemoteExecutor } from "../executors/remote/index.ts";
 import { buildPlan, type Plan } from "../graph/index.ts";
 import { CodeFingerprinter } from "../hash/code-fingerprint.ts";
 import { createSqliteFingerprintMemo } from "../hash/fingerprint-memo.ts";
@@ -234,7 +234,7 @@ export class Workspace {
       needsThreads ||= n.executor === "thread";
       if (n.executor === "remote") remoteSteps.push(n.id);
     }
-    if (remoteSteps.length > 0) await this.#remoteExecutor(plan.name, remoteSteps).connect();
+    if (remoteSteps.length > 0) await (await this.#remoteExecutor(plan.name, remoteSteps)).connect();
     if (needsThreads) this.#threads ??= new ThreadExecutor({ cacheDir: this.config.cacheDir, threads: this.config.threads, loadableUrl: (u) => this.#importer.loadableUrl(u) });
     let codeDigest: string | null;
     try {
@@ -274,13 +274,18 @@ export class Workspace {
     return summary;
   }
 
-  /** The executor of remote steps (BullMQ on `redisUrl`); without Redis configured, an error before anything runs. */
-  #remoteExecutor(pipeline: string, steps: readonly string[]): RemoteExecutor {
+  /**
+   * The executor of remote steps (BullMQ on `redisUrl`); without Redis configured, an error before
+   * anything runs. Its module (and the queue client) loads only for a pipeline with remote steps.
+   */
+  async #remoteExecutor(pipeline: string, steps: readonly string[]): Promise<RemoteExecutor> {
     const { redisUrl, redisPrefix, redisTimeoutMs } = this.config;
     if (!redisUrl) {
       throw new SluiceError("SLUICE_CONFIG_INVALID", `pipeline "${pipeline}": step${steps.length > 1 ? "s" : ""} ${steps.map((s) => `"${s}"`).join(", ")} run${steps.length > 1 ? "" : "s"} on remote workers, but no Redis is configured. Fix: set SLUICE_REDIS_URL=redis://host:6379 (or redisUrl in sluice.config.ts) and start \`sluice worker\` processes, or change the executor.`, { pipeline, step: steps[0], field: "executor" });
     }
-    return (this.#remote ??= new RemoteExecutor({
+    if (this.#remote) return this.#remote;
+    const { RemoteExecutor } = await import("../executors/remote/index.ts");
+    return (this.#remote = new RemoteExecutor({
       redisUrl, prefix: redisPrefix, unreachableMs: redisTimeoutMs, root: this.config.root, cas: this.cas, commits: this.commits,
       ...(this.remoteCache ? { pushObjects: (digests: readonly Digest[]) => this.remoteCache!.pushObjects(digests) } : {}),
       fingerprint: (file) => this.fingerprinter.fingerprint(file).digest, logger: this.#log,
