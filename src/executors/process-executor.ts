@@ -49,6 +49,8 @@ export class ProcessExecutor implements Executor {
   readonly isolated = false;
   readonly #cas: LocalCas;
   readonly #env: Readonly<Record<string, string | undefined>>;
+  /** Working folders still being removed. */
+  readonly #removals = new Set<Promise<unknown>>();
   /** How attempts are kept apart (see CommandIsolation). */
   readonly isolation: CommandIsolation;
 
@@ -98,7 +100,9 @@ export class ProcessExecutor implements Executor {
       for (const [port, spec] of Object.entries(step.outputs as Record<string, { kind: PortKind }>)) produced[port] = await this.#collect(task, port, spec.kind, outputs[port]!);
       return produced;
     } finally {
-      fs.rmSync(workdir, { recursive: true, force: true });
+      // Removing the folder takes a few ms (rmdir is slow on some filesystems): off the step's path, awaited by close().
+      const removal = fs.promises.rm(workdir, { recursive: true, force: true }).catch(() => undefined).finally(() => this.#removals.delete(removal));
+      this.#removals.add(removal);
     }
   }
 
@@ -191,5 +195,7 @@ export class ProcessExecutor implements Executor {
     });
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await Promise.all([...this.#removals]);
+  }
 }
