@@ -367,6 +367,7 @@ export class Workspace {
     this.#threads = undefined;
     await this.#remote?.close();
     this.#remote = undefined;
+    await this.#process.close();
     await this.#closeStores();
     this.commits.flush();
     this.statCache.flush();
