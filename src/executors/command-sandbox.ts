@@ -2,6 +2,7 @@ import { randomInt } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { removeDeadTmp } from "../store/object-files.ts";
 
 /**
  * How command steps are kept apart from the cache and from each other.
@@ -23,6 +24,15 @@ export interface SandboxIds {
   readonly gid: number;
 }
 
+function sandboxBase(): string {
+  return path.join(os.tmpdir(), "sluice-sandbox");
+}
+
+/** Removes the sandbox folders left by dead sluice processes of this machine (kill -9); returns how many. */
+export function cleanDeadSandboxes(): number {
+  return fs.existsSync(sandboxBase()) ? removeDeadTmp(sandboxBase()) : 0;
+}
+
 /**
  * A fresh folder for one sandboxed attempt under `<tmpdir>/sluice-sandbox` (0711: enterable, not
  * listable). Not under the cache: the sandbox user must be able to reach its folder by absolute
@@ -30,7 +40,7 @@ export interface SandboxIds {
  * closed to others. On another filesystem than the cache, inputs and outputs are copied, not linked.
  */
 export function makeSandboxDir(prefix: string): string {
-  const base = path.join(os.tmpdir(), "sluice-sandbox");
+  const base = sandboxBase();
   fs.mkdirSync(base, { recursive: true, mode: 0o711 });
   fs.chmodSync(base, 0o711);
   return fs.mkdtempSync(path.join(base, `${process.pid}-${prefix.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 48)}-`));

@@ -6,7 +6,7 @@ import { expandArgument, isCommandStep, type PortKind } from "../define/index.ts
 import { SluiceError } from "../errors.ts";
 import type { Executor, ProducedOutput, StepTask } from "../scheduler/index.ts";
 import type { LocalCas } from "../store/local-cas.ts";
-import { defaultIsolation, handOver, killGroup, linkReadOnly, makeSandboxDir, reclaim, sandboxIds, type CommandIsolation, type SandboxIds } from "./command-sandbox.ts";
+import { cleanDeadSandboxes, defaultIsolation, handOver, killGroup, linkReadOnly, makeSandboxDir, reclaim, sandboxIds, type CommandIsolation, type SandboxIds } from "./command-sandbox.ts";
 
 const BASE_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TZ"];
 const STDERR_TAIL_BYTES = 8192;
@@ -59,6 +59,11 @@ export class ProcessExecutor implements Executor {
     this.limit = opts.limit ?? os.availableParallelism();
     this.#env = opts.env ?? {};
     this.isolation = opts.isolation ?? defaultIsolation();
+  }
+
+  /** Removes working folders left by dead processes (a kill -9 mid-step); returns how many. */
+  cleanDead(): number {
+    return this.isolation === "uid" ? cleanDeadSandboxes() : 0;
   }
 
   async execute(task: StepTask): Promise<Record<string, ProducedOutput>> {

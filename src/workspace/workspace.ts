@@ -140,7 +140,7 @@ export class Workspace {
     const host = os.hostname();
     const interrupted = await runs.markInterrupted((h, pid) => h !== host || isProcessAlive(pid));
     if (interrupted.length > 0) ws.#log.warn({ runs: interrupted }, "runs left running by a dead process marked interrupted");
-    const removed = ws.cas.cleanTmp();
+    const removed = ws.cas.cleanTmp() + ws.#process.cleanDead();
     if (removed > 0) ws.#log.info({ removed }, "temp files of dead processes removed");
     return ws;
   }
