@@ -27,8 +27,9 @@ export interface RemoteJobData {
   readonly coordinator: string;
 }
 
-/** What a finished job returns: output digests (in the shared cache, or inline) and who ran it. */
+/** What a finished job returns: its outputs (digests of objects in the shared cache, or small ones inline) and who ran it. */
 export interface RemoteJobResult {
+  /** Outputs in the shared cache, by digest. */
   readonly outputs: Readonly<Record<string, Digest>>;
   /**
    * Outputs of at most RESULT_INLINE_MAX_BYTES, base64, from a worker without a cache server: the

@@ -8,7 +8,7 @@ import type { Logger } from "../../log.ts";
 import type { Executor, ProducedOutput, StepTask } from "../../scheduler/index.ts";
 import type { GroupCommit } from "../../store/cache-db.ts";
 import type { LocalCas } from "../../store/local-cas.ts";
-import { sha256, type Digest } from "../../util/canonical-json.ts";
+import type { Digest } from "../../util/canonical-json.ts";
 import { cancelChannel, connectionFrom, fromFailedReason, JOB_FORMAT, workerLabel, type RemoteJobData, type RemoteJobResult, type RemoteProgress } from "./protocol.ts";
 
 /** Options of the remote executor. */
@@ -71,6 +71,7 @@ export class RemoteExecutor implements Executor {
   readonly #queues = new Map<string, Promise<QueueHandle>>();
   readonly #pending = new Map<string, Pending>();
   readonly #stored = new Set<Digest>();
+  readonly #modules = new Map<string, { file: string; module: string }>();
   readonly #bySignal = new WeakMap<AbortSignal, Map<string, () => void>>();
   readonly #watch: Redis;
   readonly #sweep: NodeJS.Timeout;
@@ -126,10 +127,10 @@ export class RemoteExecutor implements Executor {
     if (this.#o.pushObjects && !(await this.#o.pushObjects(Object.values(inputs).map((i) => i.digest)))) {
       task.onLog("warn", "could not put this step's inputs on the cache server; only a worker sharing this cache folder can run it");
     }
-    const file = fileURLToPath(task.step.moduleUrl);
+    const { file, module } = this.#module(task.step.moduleUrl);
     const data: RemoteJobData = {
       format: JOB_FORMAT, runId: task.runId, stepId: task.stepId, attempt: task.attempt,
-      module: path.relative(this.#o.root, file).split(path.sep).join("/"), step: task.step.name, code: this.#o.fingerprint(file),
+      module, step: task.step.name, code: this.#o.fingerprint(file),
       params: task.params, inputs, env: task.env, coordinator: this.#label,
     };
     const jobId = `${task.runId}.${++this.#seq}`;
@@ -149,6 +150,17 @@ export class RemoteExecutor implements Executor {
     } finally {
       inFlight.delete(jobId);
     }
+  }
+
+  /** A step module's file, and its workspace-relative POSIX path (what a worker resolves in its checkout). */
+  #module(moduleUrl: string): { file: string; module: string } {
+    let m = this.#modules.get(moduleUrl);
+    if (!m) {
+      const file = fileURLToPath(moduleUrl);
+      m = { file, module: path.relative(this.#o.root, file).split(path.sep).join("/") };
+      this.#modules.set(moduleUrl, m);
+    }
+    return m;
   }
 
   /** The jobs in flight under a signal (a run's): one abort listener cancels them all. */
@@ -248,17 +260,9 @@ export class RemoteExecutor implements Executor {
     this.#pending.delete(jobId);
     if (r.worker !== p.worker) p.task.onWorker?.(r.worker);
     const outputs: Record<string, ProducedOutput> = {};
+    // Small outputs came in the result: stored with the cache entry, like a thread step's.
+    for (const [port, small] of Object.entries(r.inline ?? {})) outputs[port] = { bytes: Buffer.from(small, "base64") };
     for (const [port, digest] of Object.entries(r.outputs)) {
-      const small = r.inline?.[port];
-      if (small !== undefined) {
-        const bytes = Buffer.from(small, "base64");
-        if (sha256(bytes) !== digest) {
-          p.reject(new SluiceError("SLUICE_CACHE_CORRUPT", `step "${p.task.stepId}" › output "${port}": worker ${r.worker} returned bytes whose digest is not the ${digest} it named. Run again; if it repeats, check the worker's sluice version.`, { step: p.task.stepId, field: port, digest }));
-          return;
-        }
-        outputs[port] = { bytes };
-        continue;
-      }
       // Here, or fetched from the cache server: never record outputs this machine cannot read.
       if (this.#o.cas.check(digest) !== "ok") {
         p.reject(this.#unavailable(`step "${p.task.stepId}" › output "${port}": worker ${r.worker} made ${digest}, but it is neither in this cache folder nor on a cache server. Workers must share the coordinator's cache folder or its SLUICE_REMOTE_CACHE_URL.`));

@@ -11,7 +11,7 @@ import type { Logger } from "../../log.ts";
 import { openCacheDb, type CacheDb } from "../../store/cache-db.ts";
 import { INLINE_MAX_BYTES, LocalCas } from "../../store/local-cas.ts";
 import { openRemoteCache, type RemoteCache, type RemoteCacheSettings } from "../../store/remote-cache/index.ts";
-import { sha256, type Digest } from "../../util/canonical-json.ts";
+import type { Digest } from "../../util/canonical-json.ts";
 import { TsImporter } from "../../util/ts-import.ts";
 import type { ProducedOutput, StepTask } from "../../scheduler/index.ts";
 import { runStepBody } from "../step-io.ts";
@@ -101,6 +101,9 @@ export class RemoteWorker {
   readonly #speed = new WeakMap<AnyStep, Loaded>();
   readonly #quick: QuickSteps | undefined;
   #worker: Worker<RemoteJobData, RemoteJobResult> | undefined;
+  /** Progress reporters of the jobs running here, called by one ticker (not a timer per job). */
+  readonly #ticking = new Set<() => void>();
+  #ticker: NodeJS.Timeout | undefined;
   #sub: Redis | undefined;
   /** Jobs finished (succeeded or failed) by this worker. */
   readonly counts = { succeeded: 0, failed: 0 };
@@ -127,6 +130,7 @@ export class RemoteWorker {
   /** Connects and starts taking jobs; resolves once it listens. */
   async start(): Promise<void> {
     const { queue, prefix } = this.#o;
+    this.#ticker = setInterval(() => this.#ticking.forEach((tick) => tick()), this.#o.progressMs ?? 100);
     this.#sub = new Redis({ ...(this.#connection as object), maxRetriesPerRequest: null });
     // One warning per outage (ioredis retries on its own), so a worker waiting for Redis says why.
     let warned = false;
@@ -185,10 +189,13 @@ export class RemoteWorker {
       lines = [];
       sending = sending.then(() => job.updateProgress(batch as unknown as object)).catch((err: unknown) => this.#log.warn({ err: (err as Error).message, jobId: job.id, runId: data.runId, stepId: data.stepId }, "progress not sent"));
     };
-    // Quick steps report nothing while running (the result names the worker); others say who runs them, then stream lines.
-    const timer = setInterval(() => {
-      if (!reported || lines.length > 0) report();
-    }, this.#o.progressMs ?? 100);
+    // Quick steps report nothing while running (the result names the worker); others say who runs them, then stream lines:
+    // from the second tick of the worker's one ticker on (after progressMs to twice that), then at every tick.
+    let ticks = 0;
+    const tick = (): void => {
+      if (++ticks >= 2 && (!reported || lines.length > 0)) report();
+    };
+    this.#ticking.add(tick);
     try {
       if (data.format !== JOB_FORMAT) fail("SLUICE_WORKER_CODE_MISMATCH", `step "${data.stepId}": job format ${String(data.format)} from ${data.coordinator}, worker ${this.label} speaks ${JOB_FORMAT}. Run the same sluice version on coordinator and workers.`, { step: data.stepId });
       const loaded = await this.#load(data);
@@ -213,11 +220,9 @@ export class RemoteWorker {
       const inline: Record<string, string> = {};
       for (const [port, o] of Object.entries(produced)) {
         if ("digest" in o) outputs[port] = o.digest;
-        else if (!this.#remote && o.bytes.byteLength <= RESULT_INLINE_MAX_BYTES) {
-          // Small: back in the result, stored by the coordinator (no write lock on the shared cache database per job).
-          outputs[port] = sha256(o.bytes);
-          inline[port] = Buffer.from(o.bytes.buffer, o.bytes.byteOffset, o.bytes.byteLength).toString("base64");
-        } else outputs[port] = this.#cas.putBytes(o.bytes);
+        // Small: back in the result, stored (and hashed) by the coordinator: no write lock on the shared cache database per job.
+        else if (!this.#remote && o.bytes.byteLength <= RESULT_INLINE_MAX_BYTES) inline[port] = Buffer.from(o.bytes.buffer, o.bytes.byteOffset, o.bytes.byteLength).toString("base64");
+        else outputs[port] = this.#cas.putBytes(o.bytes);
       }
       // The coordinator may be on another machine: hand the outputs back through the cache server.
       if (this.#remote && !(await this.#remote.pushObjects(Object.values(outputs)))) {
@@ -233,7 +238,7 @@ export class RemoteWorker {
       // BullMQ keeps only the message: `CODE: message`, readable on a dashboard and parsed back by the coordinator.
       throw FINAL.has(e.code as ErrorCode) ? new UnrecoverableError(reason) : new Error(reason);
     } finally {
-      clearInterval(timer);
+      this.#ticking.delete(tick);
       if (lines.length > 0) report();
       await sending;
     }
@@ -276,6 +281,7 @@ export class RemoteWorker {
   /** Stops taking jobs. Graceful: running jobs finish first; `force`: they are left for other workers (stall recovery). */
   async close(force = false): Promise<void> {
     await this.#worker?.close(force);
+    clearInterval(this.#ticker);
     this.#sub?.disconnect();
     await this.#threads.close();
     await this.#remote?.close();
