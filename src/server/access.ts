@@ -63,6 +63,8 @@ export interface Access {
   audit(entry: AuditEntry): Promise<void>;
   /** Adds details (a run id…) to the request's audit entry. */
   noteAudit(req: FastifyRequest, details: Record<string, unknown>): void;
+  /** True when the answered request gets an audit entry (most reads and scores do not). */
+  audited(req: FastifyRequest, reply: FastifyReply): boolean;
   /** The onSend hook that writes the request's audit entry. */
   onSend(req: FastifyRequest, reply: FastifyReply): Promise<void>;
   /** Stops trusting the remembered tokens of `name` (after a revocation through the API). */
@@ -136,6 +138,9 @@ export function createAccess(opts: { service: ServiceStore; log: Logger; clock: 
     noteAudit(req, details) {
       const i = intents.get(req);
       if (i) i.details = { ...i.details, ...details };
+    },
+    audited(req, reply) {
+      return intents.has(req) || (STATE_CHANGING.has(req.method) && reply.statusCode >= 400);
     },
     async onSend(req, reply) {
       let intent = intents.get(req);

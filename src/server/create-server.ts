@@ -77,6 +77,9 @@ export async function createServer(opts: CreateServerOptions): Promise<SluiceSer
 
   const app: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
+    // No per-request "incoming"/"completed" lines: refusals and failures are logged by the error
+    // handler, state changes by the audit log, and counts are at /metrics.
+    disableRequestLogging: true,
     bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     return503OnClosing: true,
@@ -88,8 +91,10 @@ export async function createServer(opts: CreateServerOptions): Promise<SluiceSer
   });
   const openapi = new OpenApiCollector();
   app.addHook("onRoute", (route) => openapi.add(route));
-  app.addHook("onSend", async (req, reply) => {
-    await access.onSend(req, reply);
+  // Callback style: a request that is not audited (reads, scores) passes without a promise.
+  app.addHook("onSend", (req, reply, payload, done) => {
+    if (!access.audited(req, reply)) return done(null, payload);
+    access.onSend(req, reply).then(() => done(null, payload), done);
   });
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toHttpError(err, { method: req.method, path: req.url.split("?")[0]!, reqId: String(req.id) });
