@@ -2,6 +2,7 @@ import { randomInt } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { SluiceError } from "../errors.ts";
 import { removeDeadTmp } from "../store/object-files.ts";
 
 /**
@@ -42,6 +43,11 @@ export function cleanDeadSandboxes(): number {
 export function makeSandboxDir(prefix: string): string {
   const base = sandboxBase();
   fs.mkdirSync(base, { recursive: true, mode: 0o711 });
+  // Another local user could have made it first (or as a symlink) to steer folders elsewhere.
+  const st = fs.lstatSync(base);
+  if (!st.isDirectory() || st.uid !== (process.getuid?.() ?? 0)) {
+    throw new SluiceError("SLUICE_STORE_FAILED", `${base} is not a folder owned by this user (someone else made it, or it is a symlink), so command steps cannot be isolated there. Remove it, or set SLUICE_COMMAND_ISOLATION=none.`, { path: base });
+  }
   fs.chmodSync(base, 0o711);
   return fs.mkdtempSync(path.join(base, `${process.pid}-${prefix.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 48)}-`));
 }
@@ -111,7 +117,7 @@ export function reclaim(dir: string): string[] {
       links.push(p);
       return;
     }
-    fs.chownSync(p, uid, gid);
+    fs.lchownSync(p, uid, gid);
     if (st.isDirectory()) for (const name of fs.readdirSync(p)) walk(path.join(p, name));
   };
   walk(dir);

@@ -178,9 +178,10 @@ export class ProcessExecutor implements Executor {
         err.push(c);
         stderrTail = (stderrTail + c.toString("utf8")).slice(-STDERR_TAIL_BYTES);
       });
+      let forceKill: NodeJS.Timeout | undefined;
       const onAbort = (): void => {
         child.kill("SIGTERM");
-        setTimeout(() => killGroup(child.pid), 2000).unref();
+        forceKill = setTimeout(() => killGroup(child.pid), 2000).unref();
       };
       task.signal.addEventListener("abort", onAbort, { once: true });
       child.on("error", (e) => {
@@ -189,6 +190,7 @@ export class ProcessExecutor implements Executor {
       });
       child.on("close", (code, signal) => {
         task.signal.removeEventListener("abort", onAbort);
+        clearTimeout(forceKill); // the group is ended now; later that pid may belong to someone else
         killGroup(child.pid);
         out.end();
         err.end();

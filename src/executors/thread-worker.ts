@@ -89,8 +89,9 @@ export default async function runThreadTask(t: ThreadTaskPayload): Promise<unkno
   let messages = 0;
   let port: MessagePort | undefined;
   const post = (m: WorkerMessage, transfer?: MessagePort[]): void => {
-    messages++;
+    // Counted after it is sent: a message that cannot be cloned throws here and must not be waited for.
     parentPort!.postMessage(m, transfer);
+    messages++;
   };
   const openPort = (): MessagePort => {
     const { port1, port2 } = new MessageChannel();

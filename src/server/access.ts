@@ -77,6 +77,7 @@ export function createAccess(opts: { service: ServiceStore; log: Logger; clock: 
   const trustMs = opts.trustMs ?? TOKEN_TRUST_MS;
   // Token hash → actor and until when (monotonic ms) it is trusted without a store lookup.
   const trusted = new Map<string, { actor: Actor; until: number }>();
+  let forgotten = 0;
 
   async function authenticate(req: FastifyRequest): Promise<Actor | undefined> {
     const known = actors.get(req);
@@ -91,13 +92,15 @@ export function createAccess(opts: { service: ServiceStore; log: Logger; clock: 
       actors.set(req, hit.actor);
       return hit.actor;
     }
+    const generation = forgotten;
     const token = await service.findToken(hash);
     if (!token || !isRole(token.role)) {
       trusted.delete(hash);
       return undefined;
     }
     const actor = { name: token.name, role: token.role };
-    if (trustMs > 0) {
+    // A revocation over the API while this lookup was in flight: do not trust what it found.
+    if (trustMs > 0 && generation === forgotten) {
       if (trusted.size >= TOKEN_CACHE_MAX) trusted.clear();
       trusted.set(hash, { actor, until: now + trustMs });
     }
@@ -133,6 +136,7 @@ export function createAccess(opts: { service: ServiceStore; log: Logger; clock: 
     },
     audit,
     forget(name) {
+      forgotten++;
       for (const [hash, t] of trusted) if (t.actor.name === name) trusted.delete(hash);
     },
     noteAudit(req, details) {

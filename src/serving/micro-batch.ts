@@ -88,14 +88,21 @@ export class MicroBatcher {
     let rows = 0;
     for (const p of all) {
       if (group.length > 0 && rows + p.n > this.#maxRows) {
-        void this.#runGroup(group, rows);
+        this.#settle(group, rows);
         group = [];
         rows = 0;
       }
       group.push(p);
       rows += p.n;
     }
-    if (group.length > 0) void this.#runGroup(group, rows);
+    if (group.length > 0) this.#settle(group, rows);
+  }
+
+  /** Runs a group; whatever throws (building tensors included) fails its requests, never the process. */
+  #settle(group: Pending[], rows: number): void {
+    this.#runGroup(group, rows).catch((err: unknown) => {
+      for (const p of group) p.reject(err);
+    });
   }
 
   async #runGroup(group: Pending[], rows: number): Promise<void> {

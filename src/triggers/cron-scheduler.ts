@@ -243,14 +243,25 @@ export class CronScheduler {
       return;
     }
     slot.running = { fireTime, runId: started.runId };
-    await this.#update(slot, fireTime, "launched", { runId: started.runId });
+    // Watch the run before touching the ledger: a failed ledger write must not leave the schedule
+    // believing its run is still going (it would skip or queue every later fire).
     const finished = (note?: string) => () =>
       void this.#enqueue(slot, async () => {
         slot.running = undefined;
-        await this.#update(slot, fireTime, "finished", note === undefined ? {} : { note });
+        await this.#updateLogged(slot, fireTime, "finished", note === undefined ? {} : { note });
         await this.#pump(slot);
       });
     started.done.then(finished(), (err: unknown) => finished(err instanceof Error ? err.message : String(err))());
+    await this.#updateLogged(slot, fireTime, "launched", { runId: started.runId });
+  }
+
+  /** A ledger update whose failure is logged, not thrown: the run goes on either way. */
+  async #updateLogged(slot: Slot, fireTime: number, status: FireStatus, extra: { runId?: string; note?: string }): Promise<void> {
+    try {
+      await this.#update(slot, fireTime, status, extra);
+    } catch (err) {
+      this.#log.error({ pipeline: slot.pipeline, schedule: slot.schedule.id, fireTime, status, err }, "fire ledger not updated");
+    }
   }
 
   /** Launches queued fires, oldest first, while no run of the schedule is going. */

@@ -137,6 +137,8 @@ export class RemoteExecutor implements Executor {
     const done = new Promise<Record<string, ProducedOutput>>((resolve, reject) => {
       this.#pending.set(jobId, { task, queue, worker: null, newsAt: Date.now(), resolve, reject });
     });
+    // Cancellation or a lost connection may settle it before the job is even added: never unhandled.
+    done.catch(() => undefined);
     const onAbort = (): void => void this.#cancel(handle, jobId, queue);
     const inFlight = this.#inFlight(task.signal);
     inFlight.set(jobId, onAbort);

@@ -249,6 +249,8 @@ export class RemoteWorker {
     const l = this.#speed.get(step);
     const q = this.#quick;
     if (!l || !q || l.here || l.quickRuns < 0) return; // < 0: sent back to the pool for good
+    // A step with a timeout stays on the pool, where a stuck run can be stopped by ending its thread.
+    if (step.timeoutMs !== undefined) return;
     l.quickRuns = ms < q.underMs ? l.quickRuns + 1 : 0; // in a row (a thread's first run is slow: it opens the cache)
     if (l.quickRuns < q.runs) return;
     l.here = true;
