@@ -62,6 +62,11 @@ describe("sluice serve: runs over HTTP", () => {
     expect(outcomes(replayed)).toEqual(outcomes(live));
     const tail = await readSse(await h.request(`/api/v1/runs/${runId}/events`, { headers: { "last-event-id": String(replayed.length - 1) } }));
     expect(tail.map((m) => m.id)).toEqual([replayed.length]);
+    // An id from the live stream numbers every event (queued, started…), so it can lie past the
+    // replay's end: the client still gets how the run finished.
+    expect(live.length).toBeGreaterThan(replayed.length);
+    const past = await readSse(await h.request(`/api/v1/runs/${runId}/events`, { headers: { "last-event-id": String(live.length - 1) } }));
+    expect(past.map((m) => m.data.type)).toEqual(["run.finished"]);
   });
 
   it("cancels a run waiting in a gate step: the stream ends with run.finished cancelled", async () => {

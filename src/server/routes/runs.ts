@@ -136,7 +136,12 @@ export function runRoutes(parts: ServiceParts): RouteGroup {
         const run = await runOf(req.params.id);
         const events = await replayEvents(store, run);
         const sse = openSse(reply);
-        events.slice(after).forEach((event, i) => sse.send({ id: after + i + 1, event: event.type, data: event }));
+        const rest = events.slice(after);
+        // An id from the live stream (which numbers every event) can be past the replay's end:
+        // the client still learns how the run finished.
+        const last = events.at(-1);
+        if (rest.length === 0 && last?.type === "run.finished") rest.push(last);
+        rest.forEach((event, i) => sse.send({ id: after + i + 1, event: event.type, data: event }));
         sse.end();
       },
     );
