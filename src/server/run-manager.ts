@@ -127,13 +127,6 @@ export class RunManager {
     return this.#live.get(runId);
   }
 
-  /** How many runs are running now. */
-  running(): number {
-    let n = 0;
-    for (const r of this.#live.values()) if (!r.finished) n++;
-    return n;
-  }
-
   /**
    * Starts a run of `pipeline` and resolves once it has an id (params are checked first: an
    * invalid request rejects with the plan's error and starts nothing).

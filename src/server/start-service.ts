@@ -58,6 +58,8 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
         (closing ??= (async () => {
           await running.stop();
           await server.close();
+          // Runs cancelled by the close end their fires in the ledger: wait for those writes.
+          await running.settled();
         })()),
     };
   } catch (err) {

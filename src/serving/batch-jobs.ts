@@ -3,7 +3,7 @@
  * time off the request that started them. Records live in memory (the newest `maxJobs`); each
  * result is a table artifact in the CAS, so it outlives the process.
  */
-import { randomBytes } from "node:crypto";
+import { sortableId } from "../util/sortable-id.ts";
 import { serializeError, type SerializedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
@@ -40,11 +40,6 @@ export interface BatchJob {
 /** The work of a job: scores and stores, returning the row count and the result digest. */
 export type BatchWork = () => Promise<{ rows: number; result: string }>;
 
-/** A new job's id: time first, then randomness. */
-function newJobId(now: number): string {
-  return `b${now.toString(36).padStart(9, "0")}-${randomBytes(4).toString("hex")}`;
-}
-
 /** The job records and their serial runner. */
 export class BatchJobs {
   readonly #jobs = new Map<string, BatchJob>();
@@ -62,7 +57,7 @@ export class BatchJobs {
   /** Records a queued job and schedules its work after the jobs before it; returns the record. */
   submit(init: Pick<BatchJob, "endpoint" | "deployment" | "model" | "source">, work: BatchWork): BatchJob {
     const now = this.#clock();
-    const job: BatchJob = { ...init, id: newJobId(now), status: "queued", createdAt: now, startedAt: null, finishedAt: null, rows: null, result: null, error: null };
+    const job: BatchJob = { ...init, id: sortableId("b", now), status: "queued", createdAt: now, startedAt: null, finishedAt: null, rows: null, result: null, error: null };
     this.#set(job);
     this.#evict();
     this.#tail = this.#tail.then(() => this.#run(job.id, work));

@@ -98,11 +98,6 @@ export class ModelCache {
     return entry.loading;
   }
 
-  /** Digests with a session loaded or loading. */
-  digests(): string[] {
-    return [...this.#entries.keys()];
-  }
-
   /** Releases the sessions of every digest not in `keep`. */
   async retain(keep: ReadonlySet<string>): Promise<void> {
     const drop = [...this.#entries].filter(([d]) => !keep.has(d));

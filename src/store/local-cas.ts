@@ -285,16 +285,6 @@ export class LocalCas {
     return { path, size: statSync(path).size };
   }
 
-  /** The folder streamed bodies are written to (same filesystem as the objects, for `adoptVerifiedFile`). */
-  get tmpDir(): string {
-    return this.#tmpDir;
-  }
-
-  /** Largest object stored as a row instead of a file. */
-  get inlineMaxBytes(): number {
-    return this.#inlineMax;
-  }
-
   #localFilePath(digest: Digest): string | undefined {
     const path = this.#objectPath(digest);
     const state = this.#checkFile(digest);

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -22,6 +21,7 @@ import { createPostgresStores, createSqliteStores, type ModelRegistry, type Mode
 import type { ModelsClient, ModelVersionInfo } from "../define/index.ts";
 import type { AttemptContext } from "../scheduler/index.ts";
 import { StatCache } from "../store/stat-cache.ts";
+import { sortableId } from "../util/sortable-id.ts";
 import { TsImporter } from "../util/ts-import.ts";
 import type { Digest } from "../util/canonical-json.ts";
 import { silentLogger, type Logger } from "../log.ts";
@@ -66,7 +66,7 @@ export interface ResumePlan {
 
 /** A sortable run id: time first, then randomness. */
 export function newRunId(now = Date.now()): string {
-  return `r${now.toString(36).padStart(9, "0")}-${randomBytes(4).toString("hex")}`;
+  return sortableId("r", now);
 }
 
 const PIPELINE_FILE = /^[^_.][^/]*\.(ts|mts|js|mjs)$/;
