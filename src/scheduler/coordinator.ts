@@ -78,6 +78,12 @@ interface Unit {
   durationMs: number | null;
   attempt: number;
   timer: NodeJS.Timeout | undefined;
+  /** Whether this run holds the key's claim (taken when the unit is about to start). */
+  claimed: boolean;
+  /** Rerun even if an entry appears (`--force`). */
+  forced: boolean;
+  /** The write batch in which the unit was found missing from the cache. */
+  missedIn: number;
 }
 
 interface MapState {
@@ -149,7 +155,7 @@ export class RunCoordinator {
     emit({ type: "run.started", runId, ts: t0, pipeline: plan.name, params: plan.params, steps: ids, trigger: this.#o.trigger ?? "api", actor: this.#o.actor ?? "unknown" });
     const onAbort = (): void => this.cancel("run cancelled");
     this.#o.signal?.addEventListener("abort", onAbort, { once: true });
-    const unhook = this.#o.commits.beforeCommit(() => this.#o.claims.flushReleases());
+    const unhook = this.#o.claims.bindBatches(this.#o.commits);
     try {
       for (const id of ids) {
         const node = plan.nodes.get(id) as StepNode | MapNode;
@@ -212,7 +218,8 @@ export class RunCoordinator {
     this.#abort.abort(new SluiceError("SLUICE_RUN_CANCELLED", reason));
     for (const u of this.#retrying) {
       clearTimeout(u.timer);
-      this.#o.claims.release(u.key!);
+      if (u.claimed) this.#o.claims.release(u.key!);
+      u.claimed = false;
       this.#terminal(u, "cancelled", "run cancelled while waiting to retry");
     }
     this.#retrying.clear();
@@ -220,7 +227,7 @@ export class RunCoordinator {
   }
 
   #unit(node: StepNode, map: MapState | null, element: Unit["element"], remaining: number): Unit {
-    const u: Unit = { isMap: false, node, map, element, remaining, phase: "pending", key: null, record: null, inputs: {}, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined };
+    const u: Unit = { isMap: false, node, map, element, remaining, phase: "pending", key: null, record: null, inputs: {}, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, forced: false, missedIn: 0 };
     this.#order.push(u);
     return u;
   }
@@ -397,6 +404,8 @@ export class RunCoordinator {
       return;
     }
     if (look.warning) this.#log(u, "warn", look.warning);
+    u.forced = forced;
+    u.missedIn = this.#o.commits.batch;
     if (node.cache !== false) {
       const leader = this.#inflight.get(k.key);
       if (leader) {
@@ -406,17 +415,52 @@ export class RunCoordinator {
         this.#followers.set(k.key, list);
         return;
       }
-      const holder = this.#o.claims.tryAcquire(k.key);
-      if (holder) {
-        u.phase = "waiting";
-        this.#peerWaits.push(u);
-        this.#o.emit({ type: "step.waiting", runId: this.#o.runId, ts: this.#o.clock(), stepId: node.id, key: k.key, holder: `run ${holder.runId} (pid ${holder.pid} on ${holder.host})` });
-        this.#schedulePeerPoll();
-        return;
-      }
+      // Claimed when it is about to start (#claimToStart), so a claim is rarely written: most quick
+      // steps take and release it within one write batch.
       this.#inflight.set(k.key, u);
     }
     this.#queueUnit(u, look.reason);
+  }
+
+  /**
+   * Before a unit starts: takes its key's claim, or finds the entry another process made meanwhile,
+   * or leaves the unit waiting for the process that holds the claim. True when it may start.
+   */
+  #claimToStart(u: Unit): boolean {
+    if (u.claimed || u.node.cache === false) return true;
+    const key = u.key!;
+    return this.#o.commits.run(() => {
+      if (!u.forced && this.#o.commits.foreignSince(u.missedIn)) {
+        const look = this.#keys.lookup(u.node, key);
+        if (look.hit) {
+          const followers = this.#handOver(u, key);
+          this.#cached(u, look.outputs, "peer");
+          for (const f of followers) this.#cached(f, look.outputs, "peer");
+          this.#scheduleBurst();
+          return false;
+        }
+      }
+      const holder = this.#o.claims.tryAcquire(key);
+      if (!holder) {
+        u.claimed = true;
+        return true;
+      }
+      const followers = this.#handOver(u, key);
+      u.phase = "waiting";
+      this.#peerWaits.push(u, ...followers);
+      this.#o.emit({ type: "step.waiting", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key, holder: `run ${holder.runId} (pid ${holder.pid} on ${holder.host})` });
+      this.#schedulePeerPoll();
+      this.#scheduleBurst();
+      return false;
+    });
+  }
+
+  /** Stops `u` leading its key in this run; returns the units that waited on it. */
+  #handOver(u: Unit, key: string): Unit[] {
+    if (this.#inflight.get(key) === u) this.#inflight.delete(key);
+    const followers = this.#followers.get(key) ?? [];
+    this.#followers.delete(key);
+    return followers;
   }
 
   #queueUnit(u: Unit, reason: string): void {
@@ -462,6 +506,7 @@ export class RunCoordinator {
         const fits = this.#running === 0 || (this.#inUse.cpu + need.cpu <= this.#budget.cpu && this.#inUse.memoryMb + need.memoryMb <= this.#budget.memoryMb);
         if (!fits) break;
         this.#dispatchQ.shift(kind);
+        if (!this.#claimToStart(u)) continue;
         this.#runningBy.set(kind, (this.#runningBy.get(kind) ?? 0) + 1);
         this.#running++;
         this.#inUse.cpu += need.cpu;
@@ -591,10 +636,9 @@ export class RunCoordinator {
 
   /** Gives up a unit's claim (in the open batch); in-run followers of a failed leader go back to the ready queue. */
   #release(u: Unit, key: string): Unit[] {
-    if (this.#inflight.get(key) === u) this.#inflight.delete(key);
-    if (u.node.cache !== false) this.#o.claims.releaseLater(key);
-    const followers = this.#followers.get(key) ?? [];
-    this.#followers.delete(key);
+    if (u.claimed) this.#o.claims.releaseLater(key);
+    u.claimed = false;
+    const followers = this.#handOver(u, key);
     if (u.phase !== "succeeded") {
       for (const f of followers) this.#ready.push(f);
       return [];
@@ -615,9 +659,12 @@ export class RunCoordinator {
             continue;
           }
           const look = this.#keys.lookup(u.node, u.key!);
+          const leader = this.#inflight.get(u.key!);
           if (look.hit) this.#cached(u, look.outputs, "peer");
+          else if (leader) this.#followers.set(u.key!, [...(this.#followers.get(u.key!) ?? []), u]);
           else if (this.#o.claims.tryAcquire(u.key!)) this.#peerWaits.push(u);
           else {
+            u.claimed = true;
             this.#inflight.set(u.key!, u);
             this.#queueUnit(u, "the other run did not finish it");
           }

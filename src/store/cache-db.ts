@@ -39,10 +39,16 @@ export class GroupCommit {
   readonly #maxDelayMs: number;
   #timer: NodeJS.Timeout | undefined;
   #open = false;
+  #batches = 0;
   readonly #beforeCommit = new Set<() => void>();
+  readonly #dataVersion;
+  #seenVersion = -1;
+  /** The first batch that began after another connection's commit. */
+  #foreignAt = 0;
 
   constructor(db: CacheDb, opts: { maxDelayMs?: number } = {}) {
     this.#db = db;
+    this.#dataVersion = db.prepare("PRAGMA data_version").pluck();
     this.#maxDelayMs = opts.maxDelayMs ?? 20;
   }
 
@@ -51,9 +57,32 @@ export class GroupCommit {
     if (!this.#open) {
       this.#db.exec("BEGIN IMMEDIATE");
       this.#open = true;
+      this.#batches++;
+      const v = this.#dataVersion.get() as number;
+      if (v !== this.#seenVersion) {
+        this.#seenVersion = v;
+        this.#foreignAt = this.#batches;
+      }
       this.#timer = setTimeout(() => this.flush(), this.#maxDelayMs);
     }
     return fn();
+  }
+
+  /**
+   * The number of the open batch (they count from 1), or 0 outside one. Inside a batch this
+   * connection holds the database's write lock (BEGIN IMMEDIATE): no other connection can write
+   * until it commits, so what a batch read stays true for the rest of it, except for its own writes.
+   */
+  get batch(): number {
+    return this.#open && this.#db.inTransaction ? this.#batches : 0;
+  }
+
+  /**
+   * Whether another connection (another process) may have committed since batch `batch` began
+   * (always true for 0, outside any batch). Known from SQLite's data_version, read as each batch begins.
+   */
+  foreignSince(batch: number): boolean {
+    return batch === 0 || this.#foreignAt > batch;
   }
 
   /** Commits the open batch now. */
