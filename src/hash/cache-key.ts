@@ -42,11 +42,13 @@ export function keyRecord(parts: {
   return { format: CACHE_FORMAT, step: parts.step, code: parts.code, version: parts.version ?? null, params: parts.params, inputs: parts.inputs, env };
 }
 
+/** The canonical JSON of a key record (what its key hashes), written field by field in sorted key order: the hot path of large runs. */
+export function keyRecordJson(record: KeyRecord): string {
+  const r = record;
+  return `{"code":${JSON.stringify(r.code)},"env":${canonicalJson(r.env)},"format":${r.format},"inputs":${canonicalJson(r.inputs)},"params":${canonicalJson(r.params)},"step":${JSON.stringify(r.step)},"version":${r.version === null ? "null" : JSON.stringify(r.version)}}`;
+}
+
 /** The cache key: sha256 over the canonical JSON of the record. */
 export function cacheKeyOf(record: KeyRecord): CacheKey {
-  // The canonical JSON of the record, written field by field in sorted key order (the hot path
-  // of large cached runs); equal to canonicalJson(record).
-  const r = record;
-  const text = `{"code":${JSON.stringify(r.code)},"env":${canonicalJson(r.env)},"format":${r.format},"inputs":${canonicalJson(r.inputs)},"params":${canonicalJson(r.params)},"step":${JSON.stringify(r.step)},"version":${r.version === null ? "null" : JSON.stringify(r.version)}}`;
-  return sha256(text) as CacheKey;
+  return sha256(keyRecordJson(record)) as CacheKey;
 }

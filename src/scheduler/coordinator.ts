@@ -6,11 +6,12 @@ import type { MapNode, Plan, StepNode } from "../graph/index.ts";
 import type { CacheKey, KeyRecord } from "../hash/cache-key.ts";
 import type { Digest } from "../util/canonical-json.ts";
 import type { EventSink, RunOutcome, StepOutcome } from "./events.ts";
+import type { ModelsClient } from "../define/index.ts";
 import type { Executor, ModelsClientFactory, ProducedOutput, ResolvedInput } from "./executor.ts";
 import { KeyResolver, type CacheServices, type LookupResult } from "./key-resolver.ts";
 import { collectPort, expandMap } from "./map-expansion.ts";
 import { backoffMs, shouldRetry } from "./retry-policy.ts";
-import { DispatchQueues, rejectOnAbort } from "./dispatch-queues.ts";
+import { DispatchQueues } from "./dispatch-queues.ts";
 
 /** Options of one run. Everything the coordinator touches is passed in. */
 export interface CoordinatorOptions extends CacheServices {
@@ -72,6 +73,7 @@ interface Unit {
   phase: Phase;
   key: CacheKey | null;
   record: KeyRecord | null;
+  recordJson: string;
   inputs: Record<string, Digest>;
   outputs: Record<string, Digest> | null;
   startedAt: number;
@@ -98,6 +100,16 @@ interface MapState {
 }
 
 type State = Unit | MapState;
+
+/** One running attempt of a unit. */
+interface Attempt {
+  readonly unit: Unit;
+  readonly ex: Executor;
+  readonly need: { cpu: number; memoryMb: number };
+  /** Settled: its completion is queued. */
+  done: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
 
 interface Completion {
   readonly unit: Unit;
@@ -127,7 +139,8 @@ export class RunCoordinator {
   readonly #retrying = new Set<Unit>();
   readonly #queue: PQueue;
   readonly #abort = new AbortController();
-  readonly #runAborted = rejectOnAbort(this.#abort.signal);
+  /** Attempts started and not yet settled. */
+  readonly #attempts = new Set<Attempt>();
   readonly #budget: { cpu: number; memoryMb: number };
   readonly #inUse = { cpu: 0, memoryMb: 0 };
   #running = 0;
@@ -145,6 +158,10 @@ export class RunCoordinator {
     this.#queue = new PQueue({ concurrency: Math.max(1, opts.concurrency) });
     this.#peerDelay = opts.peerPollMs?.[0] ?? 10;
     this.#budget = { ...(opts.budget ?? { cpu: os.availableParallelism(), memoryMb: Math.floor(os.totalmem() / 2 ** 20) }) };
+    // A step that ignores its signal still ends for the run when the run is cancelled.
+    this.#abort.signal.addEventListener("abort", () => {
+      for (const a of [...this.#attempts]) this.#settle(a, undefined, this.#abort.signal.reason);
+    }, { once: true });
   }
 
   /** Runs the plan to the end and summarises it. Never throws for a step failure. */
@@ -227,7 +244,7 @@ export class RunCoordinator {
   }
 
   #unit(node: StepNode, map: MapState | null, element: Unit["element"], remaining: number): Unit {
-    const u: Unit = { isMap: false, node, map, element, remaining, phase: "pending", key: null, record: null, inputs: {}, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, forced: false, missedIn: 0 };
+    const u: Unit = { isMap: false, node, map, element, remaining, phase: "pending", key: null, record: null, recordJson: "", inputs: {}, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, forced: false, missedIn: 0 };
     this.#order.push(u);
     return u;
   }
@@ -396,6 +413,7 @@ export class RunCoordinator {
     const k = this.#keys.keyFor(node, u.inputs);
     u.key = k.key;
     u.record = k.record;
+    u.recordJson = k.recordJson;
     const force = this.#o.force;
     const forced = force === "all" || (force?.has(node.id) ?? false) || (u.map !== null && (force?.has?.(u.map.node.id) ?? false));
     const look: LookupResult = forced ? { hit: false, reason: "forced" } : this.#keys.lookup(node, k.key);
@@ -531,21 +549,29 @@ export class RunCoordinator {
     const env: Record<string, string | undefined> = {};
     for (const name of node.step.env) env[name] = this.#o.env[name];
     const timeoutMs = node.policy.timeoutMs;
-    let timer: NodeJS.Timeout | undefined;
     let signal = this.#abort.signal;
-    let aborted = this.#runAborted;
+    const attempt: Attempt = { unit: u, ex, need, done: false, timer: undefined };
     if (timeoutMs !== undefined) {
-      const attempt = new AbortController();
-      timer = setTimeout(() => attempt.abort(new SluiceError("SLUICE_STEP_TIMEOUT", `timed out after ${timeoutMs} ms (timeoutMs: ${timeoutMs}). Make the step faster or raise its timeoutMs.`, { step: node.id, timeoutMs })), timeoutMs);
-      signal = AbortSignal.any([this.#abort.signal, attempt.signal]);
-      aborted = rejectOnAbort(signal);
+      const ac = new AbortController();
+      attempt.timer = setTimeout(() => {
+        ac.abort(new SluiceError("SLUICE_STEP_TIMEOUT", `timed out after ${timeoutMs} ms (timeoutMs: ${timeoutMs}). Make the step faster or raise its timeoutMs.`, { step: node.id, timeoutMs }));
+        // A step that ignores its signal still ends for the run when the signal fires.
+        this.#settle(attempt, undefined, ac.signal.reason);
+      }, timeoutMs);
+      signal = AbortSignal.any([this.#abort.signal, ac.signal]);
     }
-    const models = this.#o.models?.({ runId, stepId: node.id, pipeline: this.#o.plan.name, inputs, params: node.params, codeDigest: u.record?.code ?? null });
+    const factory = this.#o.models;
+    let models: ModelsClient | undefined;
+    const pipeline = this.#o.plan.name;
     const mapId = this.#mapId(u);
     // Method shorthand, not arrow properties: under keepNames (tsx) each named arrow costs a
     // defineProperty per started step. None of them uses `this`.
     const task = {
-      runId, stepId: node.id, step: node.step, attempt: u.attempt, params: node.params, inputs, env, signal, ...(models ? { models } : {}),
+      runId, stepId: node.id, step: node.step, attempt: u.attempt, params: node.params, inputs, env, signal,
+      // Made on first use: most steps never touch the registry.
+      get models(): ModelsClient | undefined {
+        return factory && (models ??= factory({ runId, stepId: node.id, pipeline, inputs, params: node.params, codeDigest: u.record?.code ?? null }));
+      },
       onLog(level: "debug" | "info" | "warn" | "error", msg: string, data?: Record<string, unknown>): void {
         emit({ type: "log", runId, ts: clock(), stepId: node.id, level, msg, ...(data ? { data } : {}) });
       },
@@ -557,21 +583,25 @@ export class RunCoordinator {
         if (u.phase === "running") emit({ type: "step.started", runId, ts: u.startedAt, stepId: node.id, key: u.key!, executor: ex.kind, attempt: u.attempt, worker, inputs: u.inputs, ...mapId });
       },
     };
-    // A step that ignores its signal still ends for the run when the signal fires.
-    this.#queue
-      .add(() => Promise.race([ex.execute(task), aborted]))
-      .then(
-        (produced) => this.#completed.push({ unit: u, produced: produced as Record<string, ProducedOutput> }),
-        (error: unknown) => this.#completed.push({ unit: u, error: signal.aborted ? signal.reason : error }),
-      )
-      .finally(() => {
-        clearTimeout(timer);
-        this.#running--;
-        this.#inUse.cpu -= need.cpu;
-        this.#inUse.memoryMb -= need.memoryMb;
-        this.#runningBy.set(ex.kind, (this.#runningBy.get(ex.kind) ?? 1) - 1);
-        this.#scheduleBurst();
-      });
+    this.#attempts.add(attempt);
+    this.#queue.add(() => ex.execute(task)).then(
+      (produced) => this.#settle(attempt, produced as Record<string, ProducedOutput>, undefined),
+      (error: unknown) => this.#settle(attempt, undefined, signal.aborted ? signal.reason : error),
+    );
+  }
+
+  /** An attempt ended (or its run or its timeout aborted it): its completion is queued once, later outcomes are ignored. */
+  #settle(a: Attempt, produced: Record<string, ProducedOutput> | undefined, error: unknown): void {
+    if (a.done) return;
+    a.done = true;
+    this.#attempts.delete(a);
+    clearTimeout(a.timer);
+    this.#completed.push(produced ? { unit: a.unit, produced } : { unit: a.unit, error });
+    this.#running--;
+    this.#inUse.cpu -= a.need.cpu;
+    this.#inUse.memoryMb -= a.need.memoryMb;
+    this.#runningBy.set(a.ex.kind, (this.#runningBy.get(a.ex.kind) ?? 1) - 1);
+    this.#scheduleBurst();
   }
 
   #noteFailure(id: string, error: SerializedError): void {
@@ -626,7 +656,7 @@ export class RunCoordinator {
     u.outputs = outputs;
     u.phase = "succeeded";
     if (node.cache !== false) {
-      this.#o.actionCache.put({ key, outputs, record: u.record!, pipeline: this.#o.plan.name, stepId: node.id, runId, createdAt: clock(), durationMs: u.durationMs });
+      this.#o.actionCache.put({ key, outputs, record: u.record!, recordJson: u.recordJson, pipeline: this.#o.plan.name, stepId: node.id, runId, createdAt: clock(), durationMs: u.durationMs });
     }
     const followers = this.#release(u, key);
     emit({ type: "step.succeeded", runId, ts: clock(), stepId: node.id, key, outputs, durationMs: u.durationMs, attempt: u.attempt, ...this.#mapId(u) });

@@ -1,12 +1,5 @@
 import type { ExecutorKind } from "../define/index.ts";
 
-/** A promise that rejects with the signal's reason when it aborts (and never resolves). */
-export function rejectOnAbort(signal: AbortSignal): Promise<never> {
-  const p = new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
-  p.catch(() => {});
-  return p;
-}
-
 /** FIFO queues per executor kind, with O(1) shift (a head index, compacted now and then). */
 export class DispatchQueues<U> {
   readonly #q = new Map<ExecutorKind, { items: U[]; head: number }>();

@@ -2,7 +2,8 @@ import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { SluiceError } from "../errors.ts";
 import type { Plan, StepNode } from "../graph/index.ts";
-import { cacheKeyOf, keyRecord, type CacheKey, type KeyRecord } from "../hash/cache-key.ts";
+import { keyRecord, keyRecordJson, type CacheKey, type KeyRecord } from "../hash/cache-key.ts";
+import { sha256 } from "../util/canonical-json.ts";
 import type { CodeFiles } from "../hash/explain.ts";
 import type { ActionCache } from "../store/action-cache.ts";
 import type { CacheDb, GroupCommit } from "../store/cache-db.ts";
@@ -93,9 +94,11 @@ export class KeyResolver {
   }
 
   /** The key of a step instance whose inputs are digested. */
-  keyFor(node: StepNode, inputs: Readonly<Record<string, Digest>>): { key: CacheKey; record: KeyRecord } {
+  keyFor(node: StepNode, inputs: Readonly<Record<string, Digest>>): { key: CacheKey; record: KeyRecord; recordJson: string } {
     const record = keyRecord({ step: node.step.name, code: this.codeOf(node), version: node.step.version, params: node.params, inputs, env: node.step.env, envValues: this.#s.env });
-    return { key: cacheKeyOf(record), record };
+    // The canonical JSON hashed for the key is also what the action cache stores as the entry's manifest.
+    const recordJson = keyRecordJson(record);
+    return { key: sha256(recordJson) as CacheKey, record, recordJson };
   }
 
   /** Is there a usable entry? Checks the TTL and that every output object is intact. */

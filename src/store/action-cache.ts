@@ -18,6 +18,8 @@ export interface ActionEntry extends ActionHit {
   readonly stepId: string;
   readonly runId: string;
   readonly durationMs: number;
+  /** `record` as JSON, when the caller has it already (the canonical JSON its key hashed). */
+  readonly recordJson?: string;
 }
 
 /** A shared action cache behind the local one (see store/remote-cache). */
@@ -121,7 +123,7 @@ export class ActionCache {
 
   #record(e: ActionEntry): void {
     this.#preloaded?.set(e.key, { key: e.key, outputs: e.outputs, createdAt: e.createdAt });
-    this.#put.run(e.key, JSON.stringify(e.outputs), JSON.stringify(e.record), e.pipeline, e.stepId, e.runId, e.createdAt, Math.round(e.durationMs));
+    this.#put.run(e.key, JSON.stringify(e.outputs), e.recordJson ?? JSON.stringify(e.record), e.pipeline, e.stepId, e.runId, e.createdAt, Math.round(e.durationMs));
   }
 
   /** The newest entry of the same pipeline step other than `exceptKey`: what `explain` diffs against. */
