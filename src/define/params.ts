@@ -23,6 +23,18 @@ function closeObjects(schema: unknown): unknown {
   return out;
 }
 
+const defaultsIn = new WeakMap<TSchema, boolean>();
+
+/** Whether a `default` keyword appears anywhere in the schema. */
+function hasDefaults(schema: TSchema): boolean {
+  let v = defaultsIn.get(schema);
+  if (v === undefined) {
+    const walk = (x: unknown): boolean => typeof x === "object" && x !== null && (Array.isArray(x) ? x.some(walk) : "default" in x || Object.values(x).some(walk));
+    defaultsIn.set(schema, (v = walk(schema)));
+  }
+  return v;
+}
+
 function validatorFor(schema: TSchema): ValidateFunction {
   let v = compiled.get(schema);
   if (!v) {
@@ -79,8 +91,10 @@ function mergeUnionIssues(errors: readonly ErrorObject[], root: unknown): ParamI
  * (the input is not mutated) or every issue found.
  */
 export function validateParams(schema: TObject, raw: unknown): { ok: true; value: Record<string, unknown> } | { ok: false; issues: ParamIssue[] } {
-  const value = structuredClone(raw ?? {}) as Record<string, unknown>;
   const validate = validatorFor(schema);
+  // Only defaults make ajv write into the value: without any, a shallow copy keeps the caller's
+  // object untouched (planning 10,000 steps spent ~10% of its time deep-copying params).
+  const value = (hasDefaults(schema) ? structuredClone(raw ?? {}) : typeof raw === "object" && raw !== null && !Array.isArray(raw) ? { ...raw } : (raw ?? {})) as Record<string, unknown>;
   if (validate(value)) return { ok: true, value };
   return { ok: false, issues: mergeUnionIssues(validate.errors ?? [], value) };
 }
