@@ -61,6 +61,8 @@ export interface RunSummary {
 }
 
 type Phase = "pending" | "ready" | "waiting" | "dispatch" | "running" | "retrying" | StepOutcome;
+/** Spread into the events of a unit that is not a map instance (one shared object, not one per event). */
+const NO_MAP: { mapId?: string } = Object.freeze({});
 const TERMINAL = new Set<Phase>(["cached", "succeeded", "failed", "skipped", "cancelled"]);
 
 interface Unit {
@@ -273,7 +275,7 @@ export class RunCoordinator {
   }
 
   #mapId(u: Unit): { mapId?: string } {
-    return u.map ? { mapId: u.map.node.id } : {};
+    return u.map ? { mapId: u.map.node.id } : NO_MAP;
   }
 
   /** Puts a unit or map in a final phase, emits it, and moves the graph on. */
@@ -399,7 +401,9 @@ export class RunCoordinator {
 
   #inputsOf(u: Unit): Record<string, Digest> {
     const out: Record<string, Digest> = {};
-    for (const [port, src] of Object.entries(u.node.inputs)) {
+    const wired = u.node.inputs;
+    for (const port in wired) {
+      const src = wired[port]!;
       const source = this.#sourceOutputs.get(src.node);
       out[port] = source ? source.digest : this.#states.get(src.node)!.outputs![src.port]!;
     }
@@ -544,7 +548,10 @@ export class RunCoordinator {
     u.startedAt = clock();
     emit({ type: "step.started", runId, ts: u.startedAt, stepId: node.id, key: u.key!, executor: ex.kind, attempt: u.attempt, worker: ex.worker, inputs: u.inputs, ...this.#mapId(u) });
     const inputs: Record<string, ResolvedInput> = {};
-    for (const [port, src] of Object.entries(node.inputs)) inputs[port] = this.#sourceOutputs.get(src.node) ?? { kind: src.kind, digest: u.inputs[port]! };
+    for (const port in node.inputs) {
+      const src = node.inputs[port]!;
+      inputs[port] = this.#sourceOutputs.get(src.node) ?? { kind: src.kind, digest: u.inputs[port]! };
+    }
     if (u.element) inputs[u.element.port] = { kind: "json", digest: u.element.digest };
     const env: Record<string, string | undefined> = {};
     for (const name of node.step.env) env[name] = this.#o.env[name];
@@ -652,7 +659,10 @@ export class RunCoordinator {
       return;
     }
     const outputs: Record<string, Digest> = {};
-    for (const [port, p] of Object.entries(c.produced)) outputs[port] = "digest" in p ? p.digest : this.#o.cas.putBytes(p.bytes);
+    for (const port in c.produced) {
+      const p = c.produced[port]!;
+      outputs[port] = "digest" in p ? p.digest : this.#o.cas.putBytes(p.bytes);
+    }
     u.outputs = outputs;
     u.phase = "succeeded";
     if (node.cache !== false) {

@@ -109,7 +109,8 @@ export class KeyResolver {
     if (typeof node.cache === "object" && entry.createdAt + node.cache.ttlMs <= this.#s.clock()) {
       return { hit: false, reason: `cache entry expired (ttl ${node.cache.ttlMs} ms)` };
     }
-    for (const [port, digest] of Object.entries(entry.outputs)) {
+    for (const port in entry.outputs) {
+      const digest = entry.outputs[port]!;
       const state = this.#s.cas.check(digest);
       if (state !== "ok") {
         const what = `cached output "${port}" (${digest}) is ${state} in the cache`;
