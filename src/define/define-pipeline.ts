@@ -212,14 +212,15 @@ export function recordPipeline(pipeline: AnyPipeline, params: unknown): { nodes:
         problems.push({ code: "SLUICE_BAD_ID", pipeline: name, step: String(id), message: `pipeline "${name}" › node id ${JSON.stringify(id)} is not valid: use letters, digits, "-", "_", ".".` });
         return false;
       }
-      if (seen.has(prefix + id)) {
-        problems.push({ code: "SLUICE_DUPLICATE_ID", pipeline: name, step: prefix + id, message: `pipeline "${name}" › step "${prefix + id}": the id is used twice. Give each step instance its own id.` });
+      const full = prefix === "" ? id : prefix + id;
+      if (seen.has(full)) {
+        problems.push({ code: "SLUICE_DUPLICATE_ID", pipeline: name, step: full, message: `pipeline "${name}" › step "${full}": the id is used twice. Give each step instance its own id.` });
         return false;
       }
-      seen.add(prefix + id);
+      seen.add(full);
       return true;
     };
-    const instance = (id: string, step: unknown, opts: InstanceOptions & { inputs?: Record<string, unknown>; params?: Record<string, unknown> }, what: string): InstanceSpec | undefined => {
+    const instance = (id: string, step: unknown, opts: InstanceOptions & { inputs?: Record<string, unknown>; params?: Record<string, unknown> }, what: string): StepNodeSpec | undefined => {
       if (!isStepValue(step)) {
         problems.push({ code: "SLUICE_NOT_A_STEP", pipeline: name, step: prefix + id, message: `pipeline "${name}" › step "${prefix + id}": the second argument of ${what} is not a step. Pass a value made by defineStep().` });
         return undefined;
@@ -229,7 +230,7 @@ export function recordPipeline(pipeline: AnyPipeline, params: unknown): { nodes:
       for (const msg of policyProblems) problems.push({ code: "SLUICE_BAD_OPTION", pipeline: name, step: prefix + id, message: `pipeline "${name}" › step "${prefix + id}": ${msg}.` });
       if (!claim(id)) return undefined;
       const policy: RunPolicy = { retries: opts.retries ?? step.retries, timeoutMs: opts.timeoutMs ?? step.timeoutMs, resources: opts.resources ?? step.resources };
-      return { id: prefix + id, step, inputs: { ...(opts.inputs ?? {}) }, params: { ...(opts.params ?? {}) }, executor: opts.executor, cache: opts.cache, policy, when: opts.when };
+      return { kind: "step", id: prefix + id, step, inputs: { ...(opts.inputs ?? {}) }, params: { ...(opts.params ?? {}) }, executor: opts.executor, cache: opts.cache, policy, when: opts.when };
     };
     const outputsOf = (id: string, step: unknown, kindOf: (k: string) => string): Record<string, OutputRef> => {
       // A plain loop: entries/map/fromEntries allocated five objects per port, per step.
@@ -241,12 +242,12 @@ export function recordPipeline(pipeline: AnyPipeline, params: unknown): { nodes:
     return {
       step(id, step, ...rest) {
         const spec = instance(id, step, (rest[0] ?? {}) as never, "p.step()");
-        if (spec) nodes.push({ kind: "step", ...spec });
+        if (spec) nodes.push(spec);
         return { id: prefix + id, outputs: outputsOf(id, step, (k) => k) as never };
       },
       map(id, step, opts) {
         const spec = instance(id, step, opts as never, "p.map()");
-        if (spec) nodes.push({ kind: "map", ...spec, over: opts.over, as: opts.as, key: opts.key as MapNodeSpec["key"] });
+        if (spec) nodes.push({ ...spec, kind: "map", over: opts.over, as: opts.as, key: opts.key as MapNodeSpec["key"] });
         return { id: prefix + id, outputs: outputsOf(id, step, () => "json") as never };
       },
       pipeline(id, sub, ...rest) {
