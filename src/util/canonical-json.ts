@@ -1,5 +1,24 @@
 import { hash } from "node:crypto";
 
+/**
+ * Fast path for an object of strings, safe integers and booleans (a step's params, its input
+ * digests): no recursion and no cycle bookkeeping. Undefined for anything else.
+ */
+function flatObject(v: Record<string, unknown>, sortedKeys: readonly string[]): string | undefined {
+  let out = "{";
+  for (let i = 0; i < sortedKeys.length; i++) {
+    const k = sortedKeys[i]!;
+    const x = v[k];
+    let c: string;
+    if (typeof x === "string") c = JSON.stringify(x);
+    else if (typeof x === "number" && Number.isSafeInteger(x)) c = x === 0 ? "0" : String(x);
+    else if (typeof x === "boolean") c = x ? "true" : "false";
+    else return undefined;
+    out += (i === 0 ? "" : ",") + JSON.stringify(k) + ":" + c;
+  }
+  return out + "}";
+}
+
 function canon(v: unknown, stack: unknown[]): string | undefined {
   switch (typeof v) {
     case "string":
@@ -27,6 +46,8 @@ function canon(v: unknown, stack: unknown[]): string | undefined {
       const keys = Object.keys(v);
       if (keys.length === 0) return "{}";
       if (keys.length > 1) keys.sort();
+      const flat = flatObject(v as Record<string, unknown>, keys);
+      if (flat !== undefined) return flat;
       stack.push(v);
       // Concatenation, not parts + join: cache keys canonicalise three small objects per step.
       let out = "";
