@@ -147,6 +147,8 @@ export class RunCoordinator {
   readonly #inUse = { cpu: 0, memoryMb: 0 };
   #running = 0;
   #burstScheduled = false;
+  readonly #burstNow = (): void => this.#burst();
+  readonly #idleFlush: NodeJS.Timeout;
   #peerTimer: NodeJS.Timeout | undefined;
   #peerDelay: number;
   #stopping: "failed" | "cancelled" | null = null;
@@ -160,6 +162,10 @@ export class RunCoordinator {
     this.#queue = new PQueue({ concurrency: Math.max(1, opts.concurrency) });
     this.#peerDelay = opts.peerPollMs?.[0] ?? 10;
     this.#budget = { ...(opts.budget ?? { cpu: os.availableParallelism(), memoryMb: Math.floor(os.totalmem() / 2 ** 20) }) };
+    this.#idleFlush = setTimeout(() => {
+      if (!this.#finished && this.#completed.length === 0 && !this.#burstScheduled) this.#o.commits.flush();
+    }, 1);
+    this.#idleFlush.unref();
     // A step that ignores its signal still ends for the run when the run is cancelled.
     this.#abort.signal.addEventListener("abort", () => {
       for (const a of [...this.#attempts]) this.#settle(a, undefined, this.#abort.signal.reason);
@@ -200,6 +206,7 @@ export class RunCoordinator {
       this.#finished = true;
       this.#o.signal?.removeEventListener("abort", onAbort);
       clearTimeout(this.#peerTimer);
+      clearTimeout(this.#idleFlush);
       for (const u of this.#retrying) clearTimeout(u.timer);
       this.#o.commits.run(() => this.#o.claims.releaseAll());
       this.#o.commits.flush();
@@ -254,7 +261,7 @@ export class RunCoordinator {
   #scheduleBurst(): void {
     if (this.#burstScheduled || this.#finished) return;
     this.#burstScheduled = true;
-    setImmediate(() => this.#burst());
+    setImmediate(this.#burstNow);
   }
 
   /** One group commit: finish completed steps, decide every ready step, then start the claimed ones. */
@@ -267,11 +274,10 @@ export class RunCoordinator {
     });
     this.#dispatch();
     this.#maybeDone();
-    // Steps that did not finish within this turn may run for long: commit what finished before
-    // them, so a crash meanwhile keeps those results (quick steps keep sharing one batch).
-    if (this.#running > 0) setImmediate(() => {
-      if (this.#completed.length === 0 && !this.#burstScheduled) this.#o.commits.flush();
-    });
+    // Steps still running may run for long: once no step has finished for a millisecond, commit
+    // what finished before them, so a crash meanwhile keeps those results (quick steps keep
+    // sharing one batch). One timer, re-armed per burst.
+    if (this.#running > 0) this.#idleFlush.refresh();
   }
 
   #mapId(u: Unit): { mapId?: string } {
