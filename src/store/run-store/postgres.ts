@@ -5,7 +5,6 @@
  * row mappers turn every number back with `Number()`.
  */
 import { Kysely, PostgresDialect, sql } from "kysely";
-import pg from "pg";
 import { SluiceError } from "../../errors.ts";
 import { createKyselyRunStore } from "./kysely-run-store.ts";
 import { createKyselyModelRegistry, type ModelRegistry } from "./model-registry.ts";
@@ -94,6 +93,9 @@ async function openPostgres(url: string, opts: PostgresStoreOptions): Promise<Ky
     // Not the parser's error as cause: Node's TypeError keeps the whole input, password included.
     throw storeFailed(url, "cannot parse the PostgreSQL URL", 'Write it as "postgres://user:password@host:port/database".', new Error("not a valid URL"));
   }
+  // Loaded here, not at the top: the pg client (and what it pulls in) cost ~25 ms of every
+  // `sluice` start-up that uses SQLite.
+  const { default: pg } = await import("pg");
   const pool = new pg.Pool({ connectionString });
   // An idle pooled connection that breaks emits "error"; without a listener that would crash the
   // process. The next query on the pool fails and reports it instead.
