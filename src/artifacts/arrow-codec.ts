@@ -3,28 +3,22 @@
  * The bytes are a cache-key input downstream, so the same table always gives the same bytes:
  * values under nulls are zeroed, an all-valid column writes no bitmap, strings are UTF-8.
  */
-import {
-  Bool,
-  DataType,
-  Field,
-  Float64,
-  Int32,
-  Int64,
-  makeData,
-  Precision,
-  RecordBatch,
-  Schema,
-  Struct,
-  Table as ArrowTable,
-  tableFromIPC,
-  tableToIPC,
-  Utf8,
-  type Data,
-  type Vector,
-} from "apache-arrow";
+import { createRequire } from "node:module";
+import type * as ArrowModule from "apache-arrow";
+import type { Data, DataType, Table as ArrowTable, Vector } from "apache-arrow";
 import { dataError } from "./data-error.ts";
 import { columnFromValues } from "./rows.ts";
 import { createTable, type Column, type ColumnType, type Table } from "./table.ts";
+
+let arrowModule: typeof ArrowModule | undefined;
+
+/**
+ * apache-arrow, loaded on first use (its CommonJS build, synchronously): evaluating it cost tens
+ * of milliseconds of every start-up, and most runs never encode or decode a table.
+ */
+function arrow(): typeof ArrowModule {
+  return (arrowModule ??= createRequire(import.meta.url)("apache-arrow") as typeof ArrowModule);
+}
 
 /** Packs a 0/1-per-row array into an LSB-first bitmap; `invert` turns a null mask into a validity bitmap. */
 function packBits(bits: Uint8Array, invert: boolean): Uint8Array {
@@ -70,6 +64,7 @@ function utf8Data(values: string[], nulls: Uint8Array | undefined): { valueOffse
 }
 
 function arrowType(type: ColumnType): DataType {
+  const { Float64, Int32, Int64, Bool, Utf8 } = arrow();
   switch (type) {
     case "float64":
       return new Float64();
@@ -89,6 +84,7 @@ function arrowType(type: ColumnType): DataType {
 }
 
 function columnData(c: Column, length: number): Data {
+  const { makeData, Utf8, Bool, Float64, Int32, Int64 } = arrow();
   const nullCount = nullCountOf(c.nulls);
   const nullBitmap = nullCount > 0 ? packBits(c.nulls!, true) : new Uint8Array(0);
   const base = { length, nullCount, nullBitmap };
@@ -106,11 +102,12 @@ function columnData(c: Column, length: number): Data {
 
 /** Arrow IPC file-format bytes of the table; deterministic: the same table always gives identical bytes. */
 export function encodeTable(t: Table): Uint8Array {
+  const { Field, Schema, RecordBatch, makeData, Struct, tableToIPC, Table: ArrowTableClass } = arrow();
   const fields = t.columns.map((c) => new Field(c.name, arrowType(c.type), true));
   const schema = new Schema(fields);
   const children = t.columns.map((c) => columnData(c, t.numRows));
   const batch = new RecordBatch(schema, makeData({ type: new Struct(fields), length: t.numRows, nullCount: 0, children }));
-  return tableToIPC(new ArrowTable(schema, [batch]), "file");
+  return tableToIPC(new ArrowTableClass(schema, [batch]), "file");
 }
 
 /** Unpacks the validity bitmap of a chunk into `out` (1 = null) from `at`. */
@@ -125,6 +122,7 @@ function unpackNulls(d: Data, out: Uint8Array, at: number): void {
 
 /** The column type that a natively stored Arrow type maps to without conversion, if any. */
 function nativeType(type: DataType): ColumnType | undefined {
+  const { DataType, Precision } = arrow();
   if (DataType.isFloat(type) && type.precision === Precision.DOUBLE) return "float64";
   if (DataType.isInt(type) && type.isSigned && type.bitWidth === 32) return "int32";
   if (DataType.isInt(type) && type.isSigned && type.bitWidth === 64) return "int64";
@@ -135,6 +133,7 @@ function nativeType(type: DataType): ColumnType | undefined {
 
 /** The column type an Arrow type converts to value by value (narrow ints, float32, dictionary strings…). */
 function convertedType(type: DataType): ColumnType | undefined {
+  const { DataType } = arrow();
   if (DataType.isFloat(type)) return "float64";
   if (DataType.isInt(type)) return type.bitWidth < 32 || (type.isSigned && type.bitWidth === 32) ? "int32" : "int64";
   if (DataType.isLargeUtf8(type) || DataType.isUtf8View(type)) return "string";
@@ -194,7 +193,7 @@ export function decodeTable(bytes: Uint8Array, source = "Arrow IPC bytes"): Tabl
   let at: ArrowTable;
   try {
     if (!isArrowIpc(bytes)) throw new Error("no Arrow file magic or stream continuation marker");
-    at = tableFromIPC(bytes);
+    at = arrow().tableFromIPC(bytes);
   } catch (err) {
     throw dataError({ source }, `not readable as Arrow IPC (${(err as Error).message})`, "Check that the bytes are an Arrow IPC file or stream, written whole.", { cause: String(err) });
   }

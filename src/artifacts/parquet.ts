@@ -4,7 +4,7 @@
  * BOOLEAN → bool, UTF8 byte arrays → string). Other physical or logical types are an error that
  * names the column.
  */
-import { parquetMetadata, parquetRead, type ColumnData, type FileMetaData, type SchemaElement } from "hyparquet";
+import type { ColumnData, FileMetaData, SchemaElement } from "hyparquet";
 import { parquetWriteBuffer, type BasicType, type ColumnSource } from "hyparquet-writer";
 import { dataError } from "./data-error.ts";
 import { readInputFile } from "./read-input.ts";
@@ -41,6 +41,8 @@ function describe(el: SchemaElement): string {
 
 /** A table from Parquet bytes; `source` names them in errors (usually the file path). */
 export async function parseParquet(bytes: Uint8Array, source: string): Promise<Table> {
+  // hyparquet is loaded on first use: most runs read no Parquet.
+  const { parquetMetadata, parquetRead } = await import("hyparquet");
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   let metadata: FileMetaData;
   try {

@@ -3,7 +3,8 @@
  * and the (cached) cron-parser expression for each `(cron, timezone)`. Pure: no I/O, no clock.
  */
 import type { TObject } from "@sinclair/typebox";
-import { CronExpressionParser, type CronExpression } from "cron-parser";
+import { createRequire } from "node:module";
+import type { CronExpression, CronExpressionParser as Parser } from "cron-parser";
 import { validateParams } from "./params.ts";
 
 /** What happens to a fire whose previous run of the same schedule is still going. */
@@ -71,6 +72,13 @@ export function isTimeZone(tz: string): boolean {
 }
 
 /** Parsed expressions by `timezone\u0000cron`: parsing costs ≈ 0.2 ms, and schedules are read on every tick. */
+let parser: typeof Parser | undefined;
+
+/** cron-parser, loaded on first use (its CommonJS build): pipelines without schedules never pay for it. */
+function cronParser(): typeof Parser {
+  return (parser ??= (createRequire(import.meta.url)("cron-parser") as { CronExpressionParser: typeof Parser }).CronExpressionParser);
+}
+
 const parsed = new Map<string, CronExpression>();
 
 /**
@@ -82,7 +90,7 @@ export function cronExpression(cron: string, timezone: string): CronExpression {
   const key = `${timezone}\u0000${cron}`;
   let expr = parsed.get(key);
   if (expr === undefined) {
-    expr = CronExpressionParser.parse(cron, { tz: timezone, currentDate: 0 });
+    expr = cronParser().parse(cron, { tz: timezone, currentDate: 0 });
     parsed.set(key, expr);
   }
   return expr;
