@@ -12,7 +12,6 @@ await build({
     testing: "src/testing/index.ts",
     "thread-worker": "src/executors/thread-worker.ts",
     "remote-cache-worker": "src/store/remote-cache/http-worker.ts",
-    "store-worker": "src/store/store-worker/worker.ts",
   },
   outdir: "dist",
   bundle: true,

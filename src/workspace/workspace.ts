@@ -21,7 +21,6 @@ import { createPostgresStores, createSqliteStores, type ModelRegistry, type Mode
 import type { ModelsClient, ModelVersionInfo } from "../define/index.ts";
 import type { AttemptContext } from "../scheduler/index.ts";
 import { StatCache } from "../store/stat-cache.ts";
-import { LazyStoreWorker } from "../store/store-worker/index.ts";
 import { sortableId } from "../util/sortable-id.ts";
 import { TsImporter } from "../util/ts-import.ts";
 import type { Digest } from "../util/canonical-json.ts";
@@ -65,18 +64,6 @@ export interface ResumePlan {
   readonly affectedSteps: readonly string[];
 }
 
-/** Options of `Workspace.open`. */
-export interface WorkspaceOpenOptions {
-  readonly clock?: () => number;
-  readonly logger?: Logger;
-  /**
-   * The first run with at least this many steps starts a thread that writes run records and
-   * checkpoints the cache database from then on (SQLite run stores only).
-   * @default 2000
-   */
-  readonly storeWorkerMinSteps?: number;
-}
-
 /** A sortable run id: time first, then randomness. */
 export function newRunId(now = Date.now()): string {
   return sortableId("r", now);
@@ -102,8 +89,6 @@ export class Workspace {
   /** Fire times of the pipelines' cron schedules (same database as the runs). */
   readonly fires: ScheduleLedger;
   readonly #closeStores: () => Promise<void>;
-  /** Writes large runs' records and checkpoints the cache from a second thread (SQLite run stores only). */
-  readonly #storeWorker: LazyStoreWorker | undefined;
   readonly fingerprinter: CodeFingerprinter;
   readonly commits: GroupCommit;
   readonly #clock: () => number;
@@ -115,7 +100,7 @@ export class Workspace {
   #process: ProcessExecutor;
   #pipelines: Map<string, PipelineInfo> | undefined;
 
-  private constructor(config: ResolvedConfig, db: CacheDb, stores: { runs: RunStore; models: ModelRegistry; fires: ScheduleLedger; close(): Promise<void> }, clock: () => number, log: Logger, storeWorkerMinSteps: number | undefined) {
+  private constructor(config: ResolvedConfig, db: CacheDb, stores: { runs: RunStore; models: ModelRegistry; fires: ScheduleLedger; close(): Promise<void> }, clock: () => number, log: Logger) {
     this.config = config;
     const runs = stores.runs;
     this.models = stores.models;
@@ -134,7 +119,6 @@ export class Workspace {
     this.actionCache = new ActionCache(db, { remote });
     this.commits = new GroupCommit(db);
     this.fingerprinter = new CodeFingerprinter({ root: config.root, memo: createSqliteFingerprintMemo(db) });
-    this.#storeWorker = config.databaseUrl ? undefined : new LazyStoreWorker({ runsFile: path.join(config.cacheDir, "runs.db"), cacheDb: db, minSteps: storeWorkerMinSteps, logger: this.#log });
     this.#inline = new InlineExecutor(this.cas);
     this.#process = new ProcessExecutor(this.cas, { env: config.env, isolation: config.commandIsolation });
     this.#importer = new TsImporter(config.root);
@@ -144,7 +128,7 @@ export class Workspace {
    * Opens the workspace's stores. Runs left `running` by a process that died (kill -9, power
    * loss) are marked `interrupted`, and their temp files removed.
    */
-  static async open(config: ResolvedConfig, opts: WorkspaceOpenOptions = {}): Promise<Workspace> {
+  static async open(config: ResolvedConfig, opts: { clock?: () => number; logger?: Logger } = {}): Promise<Workspace> {
     if (!fs.existsSync(config.root) || !fs.statSync(config.root).isDirectory()) {
       throw new SluiceError("SLUICE_WORKSPACE_INVALID", `workspace ${config.root} does not exist. Pass --workspace DIR or run sluice in a project folder.`, { path: config.root });
     }
@@ -152,7 +136,7 @@ export class Workspace {
     // Run records and the registry: PostgreSQL for teams (SLUICE_DATABASE_URL), else SQLite in the cache.
     const stores = config.databaseUrl ? await createPostgresStores(config.databaseUrl) : await createSqliteStores(path.join(config.cacheDir, "runs.db"));
     const runs = stores.runs;
-    const ws = new Workspace(config, db, stores, opts.clock ?? Date.now, opts.logger ?? silentLogger(), opts.storeWorkerMinSteps);
+    const ws = new Workspace(config, db, stores, opts.clock ?? Date.now, opts.logger ?? silentLogger());
     const host = os.hostname();
     const interrupted = await runs.markInterrupted((h, pid) => h !== host || isProcessAlive(pid));
     if (interrupted.length > 0) ws.#log.warn({ runs: interrupted }, "runs left running by a dead process marked interrupted");
@@ -250,8 +234,6 @@ export class Workspace {
       needsThreads ||= n.executor === "thread";
       if (n.executor === "remote") remoteSteps.push(n.id);
     }
-    // First, so that the thread starts while the run gets ready.
-    const writer = this.#storeWorker?.writerFor(stepNames.size);
     if (remoteSteps.length > 0) await (await this.#remoteExecutor(plan.name, remoteSteps)).connect();
     if (needsThreads) this.#threads ??= new ThreadExecutor({ cacheDir: this.config.cacheDir, threads: this.config.threads, loadableUrl: (u) => this.#importer.loadableUrl(u) });
     let codeDigest: string | null;
@@ -265,7 +247,6 @@ export class Workspace {
     const log = this.#log.child({ runId, pipeline: plan.name });
     const recorder = new RunRecorder(this.runs, { host: os.hostname(), pid: process.pid, trigger: opts.trigger ?? "api", actor: opts.actor ?? os.userInfo().username, codeDigest }, {
       stepNames,
-      writer,
       onError: (err) => log.error({ err }, "run record write failed"),
     });
     const sinks: EventSink[] = [recorder.sink, (e) => log.debug({ event: e }, "run event")];
@@ -387,7 +368,6 @@ export class Workspace {
     await this.#remote?.close();
     this.#remote = undefined;
     await this.#process.close();
-    await this.#storeWorker?.close();
     await this.#closeStores();
     this.commits.flush();
     this.statCache.flush();
