@@ -104,6 +104,47 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
 }
 
+/**
+ * What `run` receives. A class: `outDir` and `models` are getters on its prototype (an object
+ * literal with getters is built slowly, once per attempt); `log` and `metric` are own functions,
+ * so a step may destructure them.
+ */
+class BodyContext implements StepContext<any, any> {
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly signal: AbortSignal;
+  readonly runId: string;
+  readonly stepId: string;
+  readonly attempt: number;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly inputDigests: Record<string, string> = {};
+  readonly log: StepContext<any, any>["log"];
+  readonly metric: StepContext<any, any>["metric"];
+  readonly #a: Attempt;
+
+  constructor(a: Attempt, readonly inputs: Record<string, unknown>) {
+    const task = a.task;
+    this.#a = a;
+    this.params = task.params;
+    this.signal = task.signal;
+    this.runId = task.runId;
+    this.stepId = task.stepId;
+    this.attempt = task.attempt;
+    this.env = task.env;
+    for (const port in task.inputs) this.inputDigests[port] = task.inputs[port]!.digest;
+    this.log = (level, msg, data) => task.onLog(level, msg, data);
+    this.metric = (name, value, x) => task.onMetric(name, value, x);
+  }
+
+  get outDir(): string {
+    return this.#a.makeOutDir();
+  }
+
+  /** Read on use: a registry client is only made for a step that asks for it. */
+  get models(): ModelsClient {
+    return this.#a.task.models ?? NO_MODELS;
+  }
+}
+
 /** One attempt's state: its scratch folder (made on first use) and its context. */
 class Attempt {
   scratchDir: string | undefined;
@@ -141,33 +182,16 @@ class Attempt {
   }
 
   context(inputs: Record<string, unknown>): StepContext<any, any> {
-    const { task } = this;
-    const attempt = this; // eslint-disable-line @typescript-eslint/no-this-alias -- read by the outDir getter
-    const inputDigests: Record<string, string> = {};
-    for (const port in task.inputs) inputDigests[port] = task.inputs[port]!.digest;
-    return {
-      params: task.params,
-      inputs,
-      get outDir() {
-        if (attempt.outDir === undefined) {
-          attempt.outDir = path.join(attempt.scratch(), "out");
-          fs.mkdirSync(attempt.outDir);
-        }
-        return attempt.outDir;
-      },
-      signal: task.signal,
-      runId: task.runId,
-      stepId: task.stepId,
-      attempt: task.attempt,
-      env: task.env,
-      inputDigests,
-      // Read on use: a registry client is only made for a step that asks for it.
-      get models() {
-        return task.models ?? NO_MODELS;
-      },
-      log: (level, msg, data) => task.onLog(level, msg, data),
-      metric: (name, value, x) => task.onMetric(name, value, x),
-    };
+    return new BodyContext(this, inputs);
+  }
+
+  /** The attempt's output folder, made on first use. */
+  makeOutDir(): string {
+    if (this.outDir === undefined) {
+      this.outDir = path.join(this.scratch(), "out");
+      fs.mkdirSync(this.outDir);
+    }
+    return this.outDir;
   }
 
   /** Checks run()'s result against the declared outputs; the outputs now, or undefined if one needs I/O (a file or folder). */

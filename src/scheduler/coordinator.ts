@@ -6,11 +6,11 @@ import type { MapNode, Plan, StepNode } from "../graph/index.ts";
 import type { CacheKey, KeyRecord } from "../hash/cache-key.ts";
 import type { Digest } from "../util/canonical-json.ts";
 import type { EventSink, RunOutcome, StepOutcome } from "./events.ts";
-import type { ModelsClient } from "../define/index.ts";
 import type { Executor, ModelsClientFactory, ProducedOutput, ResolvedInput } from "./executor.ts";
 import { KeyResolver, type CacheServices, type LookupResult } from "./key-resolver.ts";
 import { collectPort, expandMap } from "./map-expansion.ts";
 import { backoffMs, shouldRetry } from "./retry-policy.ts";
+import { AttemptTask, type AttemptOwner } from "./attempt-task.ts";
 import { DispatchQueues } from "./dispatch-queues.ts";
 
 /** Options of one run. Everything the coordinator touches is passed in. */
@@ -141,6 +141,8 @@ export class RunCoordinator {
   readonly #retrying = new Set<Unit>();
   readonly #queue: PQueue;
   readonly #abort = new AbortController();
+  /** What every attempt reports to (one object for the run). */
+  readonly #owner: AttemptOwner<Unit>;
   /** Attempts started and not yet settled. */
   readonly #attempts = new Set<Attempt>();
   readonly #budget: { cpu: number; memoryMb: number };
@@ -162,6 +164,13 @@ export class RunCoordinator {
     this.#queue = new PQueue({ concurrency: Math.max(1, opts.concurrency) });
     this.#peerDelay = opts.peerPollMs?.[0] ?? 10;
     this.#budget = { ...(opts.budget ?? { cpu: os.availableParallelism(), memoryMb: Math.floor(os.totalmem() / 2 ** 20) }) };
+    this.#owner = {
+      runId: opts.runId, pipeline: opts.plan.name, emit: opts.emit, clock: opts.clock, models: opts.models,
+      workerChanged: (u, worker) => {
+        // Same attempt, same start time: only the worker is new (the record keeps its start time).
+        if (u.phase === "running") opts.emit({ type: "step.started", runId: opts.runId, ts: u.startedAt, stepId: u.node.id, key: u.key!, executor: u.node.executor, attempt: u.attempt, worker, inputs: u.inputs, ...this.#mapId(u) });
+      },
+    };
     this.#idleFlush = setTimeout(() => {
       if (!this.#finished && this.#completed.length === 0 && !this.#burstScheduled) this.#o.commits.flush();
     }, 1);
@@ -573,29 +582,7 @@ export class RunCoordinator {
       }, timeoutMs);
       signal = AbortSignal.any([this.#abort.signal, ac.signal]);
     }
-    const factory = this.#o.models;
-    let models: ModelsClient | undefined;
-    const pipeline = this.#o.plan.name;
-    const mapId = this.#mapId(u);
-    // Method shorthand, not arrow properties: under keepNames (tsx) each named arrow costs a
-    // defineProperty per started step. None of them uses `this`.
-    const task = {
-      runId, stepId: node.id, step: node.step, attempt: u.attempt, params: node.params, inputs, env, signal,
-      // Made on first use: most steps never touch the registry.
-      get models(): ModelsClient | undefined {
-        return factory && (models ??= factory({ runId, stepId: node.id, pipeline, inputs, params: node.params, codeDigest: u.record?.code ?? null }));
-      },
-      onLog(level: "debug" | "info" | "warn" | "error", msg: string, data?: Record<string, unknown>): void {
-        emit({ type: "log", runId, ts: clock(), stepId: node.id, level, msg, ...(data ? { data } : {}) });
-      },
-      onMetric(name: string, value: number, step?: number): void {
-        emit({ type: "metric", runId, ts: clock(), stepId: node.id, name, value, step: step ?? null });
-      },
-      onWorker(worker: string): void {
-        // Same attempt, same start time: only the worker is new (the record keeps its start time).
-        if (u.phase === "running") emit({ type: "step.started", runId, ts: u.startedAt, stepId: node.id, key: u.key!, executor: ex.kind, attempt: u.attempt, worker, inputs: u.inputs, ...mapId });
-      },
-    };
+    const task = new AttemptTask(this.#owner, u, node.id, node.step, u.attempt, node.params, inputs, env, signal, u.record?.code ?? null);
     this.#attempts.add(attempt);
     this.#queue.add(() => ex.execute(task)).then(
       (produced) => this.#settle(attempt, produced as Record<string, ProducedOutput>, undefined),
