@@ -45,15 +45,18 @@ export class RunRecorder {
     this.#chain = this.#chain.then(work).catch(this.#onError);
   }
 
-  #step(e: Extract<RunEvent, { stepId: string | null }>): StepRunRecord {
+  /** The step's record, marked to be written at the next flush (unless `write` is false: it rides along with its next change). */
+  #step(e: Extract<RunEvent, { stepId: string | null }>, write = true): StepRunRecord {
     const id = e.stepId!;
     let r = this.#steps.get(id);
     if (!r) {
       r = { runId: e.runId, stepId: id, stepName: this.#names.get(id) ?? id, status: "pending", cacheKey: null, inputs: {}, outputs: {}, executor: "inline", worker: null, attempts: 0, startedAt: null, finishedAt: null, durationMs: null, error: null, reason: null };
       this.#steps.set(id, r);
     }
-    this.#dirty.add(id);
-    this.#scheduleFlush();
+    if (write) {
+      this.#dirty.add(id);
+      this.#scheduleFlush();
+    }
     return r;
   }
 
@@ -73,7 +76,10 @@ export class RunRecorder {
         this.#enqueue(() => this.#store.finishRun(e.runId, e.status, e.ts, e.error as SerializedError | null));
         return;
       case "step.queued": {
-        const r = this.#step(e);
+        // Queued is a moment before started (or skipped): its row is written with that change,
+        // not on its own. A 10,000-step run queues every ready step at once and used to write
+        // each row twice; the event itself still reaches live views.
+        const r = this.#step(e, false);
         r.status = "queued";
         r.cacheKey = e.key;
         r.executor = e.executor;
