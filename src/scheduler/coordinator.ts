@@ -508,7 +508,8 @@ export class RunCoordinator {
   }
 
   #cached(u: Unit, outputs: Readonly<Record<string, Digest>>, source: "cache" | "peer"): void {
-    u.outputs = { ...outputs };
+    // Shared with the cache's entry, never copied: nothing writes into a unit's outputs.
+    u.outputs = outputs as Record<string, Digest>;
     u.phase = "cached";
     u.durationMs = 0;
     this.#o.emit({ type: "step.cached", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key: u.key!, outputs: u.outputs, inputs: u.inputs, source, ...this.#mapId(u) });

@@ -249,7 +249,9 @@ export class Workspace {
       stepNames,
       onError: (err) => log.error({ err }, "run record write failed"),
     });
-    const sinks: EventSink[] = [recorder.sink, (e) => log.debug({ event: e }, "run event")];
+    const sinks: EventSink[] = [recorder.sink];
+    // Only when debug lines are wanted: the sink costs an object per event even when pino drops the line.
+    if (log.isLevelEnabled("debug")) sinks.push((e) => log.debug({ event: e }, "run event"));
     if (opts.onEvent) sinks.push(opts.onEvent);
     const emit = fanOut(sinks, (err) => log.error({ err }, "event consumer threw"));
     if (this.remoteCache) {
