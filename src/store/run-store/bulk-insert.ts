@@ -9,8 +9,6 @@ import { type Compilable, CompiledQuery, type Kysely } from "kysely";
 /** Most bound parameters in one statement: well under SQLite's 32,766 and pg's 65,535. */
 export const MAX_BIND_PARAMS = 8000;
 
-/** Statements with at most this many rows have their text cached too (frequent small appends). */
-const SMALL_STATEMENT_ROWS = 16;
 
 /** Splits `items` into slices of at most `size`. */
 export function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -42,7 +40,28 @@ export class BulkInsert<DB, Row extends Record<string, unknown>> {
 
   /** Inserts `rows` through `db` (a transaction, so that the chunks commit together). */
   async run(db: Kysely<DB>, rows: readonly Row[]): Promise<void> {
-    for (const part of chunks(rows, this.#rowsPerStatement)) await db.executeQuery(this.#compile(db, part));
+    for (const part of this.#parts(rows)) await db.executeQuery(this.#compile(db, part));
+  }
+
+  /**
+   * Full chunks, then the rest in power-of-two sizes (largest first): every statement has one
+   * of a few row counts whose text is compiled once, where an odd-sized rest cost a compile
+   * (milliseconds) on every call.
+   */
+  #parts(rows: readonly Row[]): Row[][] {
+    const out: Row[][] = [];
+    let at = 0;
+    while (rows.length - at >= this.#rowsPerStatement) {
+      out.push(rows.slice(at, at + this.#rowsPerStatement));
+      at += this.#rowsPerStatement;
+    }
+    for (let size = 2 ** Math.floor(Math.log2(this.#rowsPerStatement)); at < rows.length; size >>= 1) {
+      if (rows.length - at >= size) {
+        out.push(rows.slice(at, at + size));
+        at += size;
+      }
+    }
+    return out;
   }
 
   #compile(db: Kysely<DB>, rows: Row[]): CompiledQuery {
@@ -55,8 +74,7 @@ export class BulkInsert<DB, Row extends Record<string, unknown>> {
     const compiled = this.#build(db, rows).compile();
     // Reuse the text only when its parameters are exactly the row-major values: then nothing of
     // the values is in the text. Otherwise compile every time (correct, just slower).
-    const worthKeeping = rows.length === this.#rowsPerStatement || rows.length <= SMALL_STATEMENT_ROWS;
-    if (worthKeeping && sameParameters(compiled.parameters, parameters)) this.#sqlByRowCount.set(rows.length, compiled.sql);
+    if (sameParameters(compiled.parameters, parameters)) this.#sqlByRowCount.set(rows.length, compiled.sql);
     return compiled;
   }
 }
