@@ -49,6 +49,15 @@ async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T, i:
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
 }
 
+/** Writes all of `buf` (a write may take fewer bytes than asked, e.g. on a full disk). */
+async function writeAll(file: FileHandle, buf: Uint8Array): Promise<void> {
+  for (let at = 0; at < buf.byteLength; ) {
+    const { bytesWritten } = await file.write(buf, at, buf.byteLength - at);
+    if (bytesWritten <= 0) throw new Error(`a write took no bytes (${buf.byteLength - at} left)`);
+    at += bytesWritten;
+  }
+}
+
 /** GET one artifact: hashed as it streams; small bodies kept in memory, larger ones spilled to a temp file. */
 async function fetchOne(name: string): Promise<FetchResult> {
   const res = await request("GET", name);
@@ -72,12 +81,15 @@ async function fetchOne(name: string): Promise<FetchResult> {
       if (!file && size > init.inlineMaxBytes) {
         path = join(init.tmpDir, `${process.pid}-remote-${randomBytes(8).toString("hex")}`);
         file = await open(path, "wx", 0o444);
-        for (const c of chunks.splice(0)) await file.write(c);
+        for (const c of chunks.splice(0)) await writeAll(file, c);
       }
-      if (file) await file.write(chunk);
+      if (file) await writeAll(file, chunk);
       else chunks.push(Buffer.from(chunk));
     }
     if (file) {
+      // The hash covers what arrived; the file must hold exactly that before it is adopted as verified.
+      const written = (await file.stat()).size;
+      if (written !== size) throw new Error(`the spilled file holds ${written} of ${size} bytes`);
       await file.sync();
       await file.close();
       file = undefined;

@@ -1,4 +1,4 @@
-import { readFileSync, readSync, openSync, closeSync, rmSync } from "node:fs";
+import { readFileSync, readSync, openSync, closeSync, rmSync, statSync } from "node:fs";
 import type { CacheKey } from "../../hash/cache-key.ts";
 import type { Logger } from "../../log.ts";
 import { digestHex, sha256, type Digest } from "../../util/canonical-json.ts";
@@ -133,6 +133,11 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
     if (r.status !== "hit") return false;
     const path = "path" in r ? r.path : undefined;
     try {
+      // The worker hashed the bytes as they arrived; a spilled file that does not hold all of them is no copy of them.
+      if (path !== undefined && statSync(path).size !== r.size) {
+        this.#log.warn({ digest, expected: r.size, held: statSync(path).size }, "remote cache object was not written whole to the temp folder (disk full?): treated as a miss");
+        return false;
+      }
       if (`sha256:${r.sha256}` !== digest) {
         this.stats.corruptObjects++;
         this.#log.warn({ digest, actual: `sha256:${r.sha256}`, artifact: casName(digest) }, "remote cache object does not match its digest: treated as a miss; remove the artifact from the server");
