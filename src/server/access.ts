@@ -46,6 +46,9 @@ const intents = new WeakMap<FastifyRequest, AuditIntent>();
 export const TOKEN_TRUST_MS = 1000;
 const TOKEN_CACHE_MAX = 10_000;
 
+/** Audit entries per minute for anonymous requests that match no route (beyond it they are counted). */
+export const ANONYMOUS_AUDITS_PER_MINUTE = 60;
+
 /** Methods that change state: failed requests with these are audited even when no route named an action. */
 const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
@@ -72,8 +75,11 @@ export interface Access {
 }
 
 /** Access control and auditing over `service`, timestamped by `clock`. */
-export function createAccess(opts: { service: ServiceStore; log: Logger; clock: () => number; trustMs?: number }): Access {
+export function createAccess(opts: { service: ServiceStore; log: Logger; clock: () => number; trustMs?: number; anonymousAuditsPerMinute?: number }): Access {
   const { service, log, clock } = opts;
+  const anonymousLimit = opts.anonymousAuditsPerMinute ?? ANONYMOUS_AUDITS_PER_MINUTE;
+  // Audit entries of anonymous requests that matched no route, this minute, and how many were left out.
+  const anonymous = { minute: -1, written: 0, skipped: 0 };
   const trustMs = opts.trustMs ?? TOKEN_TRUST_MS;
   // Token hash → actor and until when (monotonic ms) it is trusted without a store lookup.
   const trusted = new Map<string, { actor: Actor; until: number }>();
@@ -152,7 +158,21 @@ export function createAccess(opts: { service: ServiceStore; log: Logger; clock: 
       if (!intent) return;
       intents.delete(req);
       const actor = actors.get(req)?.name ?? "anonymous";
-      await audit({ actor, action: intent.action, target: intent.target, result: resultOf(reply.statusCode), details: { status: reply.statusCode, ...intent.details } });
+      let details: Record<string, unknown> = { status: reply.statusCode, ...intent.details };
+      if (actor === "anonymous" && !req.routeOptions.url) {
+        // Anyone can send these: past a few a minute they are counted, not written one by one,
+        // so that nobody can fill the audit log from outside.
+        const minute = Math.floor(clock() / 60_000);
+        if (minute !== anonymous.minute) Object.assign(anonymous, { minute, written: 0 });
+        if (anonymous.written >= anonymousLimit) {
+          if (anonymous.skipped++ === 0) log.warn({ limit: anonymousLimit }, "anonymous requests to unknown URLs: audit entries beyond the limit this minute are counted, not written");
+          return;
+        }
+        anonymous.written++;
+        if (anonymous.skipped > 0) details = { ...details, notWrittenBefore: anonymous.skipped };
+        anonymous.skipped = 0;
+      }
+      await audit({ actor, action: intent.action, target: intent.target, result: resultOf(reply.statusCode), details });
     },
   };
 }

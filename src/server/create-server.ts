@@ -40,6 +40,8 @@ export interface CreateServerOptions {
   readonly bodyLimitBytes?: number;
   /** Tokens, audit log, idempotency keys. @default opened on the workspace's run database, closed by `close()` */
   readonly service?: ServiceStore;
+  /** Audit entries per minute for anonymous requests to unknown URLs; beyond it they are counted. @default ANONYMOUS_AUDITS_PER_MINUTE (60) */
+  readonly anonymousAuditsPerMinute?: number;
 }
 
 /** A built server: the app (not listening), its context and run manager. */
@@ -71,7 +73,7 @@ export async function createServer(opts: CreateServerOptions): Promise<SluiceSer
   const metrics = new Registry();
   const observe = createRunMetrics(metrics);
   const runs = new RunManager({ workspace: opts.workspace, service, log, clock, onEvent: observe });
-  const access = createAccess({ service, log, clock });
+  const access = createAccess({ service, log, clock, ...(opts.anonymousAuditsPerMinute === undefined ? {} : { anonymousAuditsPerMinute: opts.anonymousAuditsPerMinute }) });
   const context: ServerContext = { workspace: opts.workspace, log, clock, requireRole: access.requireRole, actorOf: access.actorOf, audit: access.audit, metrics };
   const parts: ServiceParts = { runs, access, service };
 

@@ -28,7 +28,7 @@ export interface ServeHarness {
 }
 
 /** Starts a server on a fresh demo workspace (or on `reuse`'s workspace folder, for restart tests). */
-export async function startServe(opts: { bodyLimitBytes?: number; reuse?: TestWorkspace } = {}): Promise<ServeHarness> {
+export async function startServe(opts: { bodyLimitBytes?: number; reuse?: TestWorkspace; clock?: () => number; anonymousAuditsPerMinute?: number } = {}): Promise<ServeHarness> {
   const tw = opts.reuse ?? createTestWorkspace(DEMO_FILES);
   let logText = "";
   const sink = new Writable({
@@ -39,7 +39,7 @@ export async function startServe(opts: { bodyLimitBytes?: number; reuse?: TestWo
   });
   const log = createLogger({ level: "debug", destination: sink });
   const ws = await Workspace.open(await loadConfig({ root: tw.root, env: {} }), { logger: log });
-  const server = await createServer({ workspace: ws, log, ...(opts.bodyLimitBytes ? { bodyLimitBytes: opts.bodyLimitBytes } : {}) });
+  const server = await createServer({ workspace: ws, log, ...(opts.bodyLimitBytes ? { bodyLimitBytes: opts.bodyLimitBytes } : {}), ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.anonymousAuditsPerMinute === undefined ? {} : { anonymousAuditsPerMinute: opts.anonymousAuditsPerMinute }) });
   const tokens = {} as Record<Role, string>;
   for (const role of ["viewer", "operator", "admin"] as const) {
     const token = newToken();

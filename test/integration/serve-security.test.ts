@@ -132,3 +132,27 @@ describe("sluice serve refuses bad requests and keeps answering", () => {
     expect(entries.find((e) => e.action === "run.start" && e.result === "ok")!.details).toMatchObject({ runId });
   });
 });
+
+describe("sluice serve's audit log under anonymous probing", () => {
+  it("writes a few entries a minute for anonymous requests to unknown URLs, then counts the rest and says so in the next entry", async () => {
+    let now = Date.UTC(2026, 10, 29, 12, 0, 0);
+    const p = await startServe({ clock: () => now, anonymousAuditsPerMinute: 3 });
+    try {
+      const probe = async (i: number): Promise<number> => (await p.request(`/api/v1/nowhere-${i}`, { method: "POST", role: null, headers: { "content-type": "application/json" }, body: "{}" })).status;
+      for (let i = 0; i < 10; i++) expect(await probe(i)).toBe(404);
+      // A route's own audit is not limited: an anonymous trigger is still written.
+      expect((await p.request("/api/v1/pipelines/demo/runs", { method: "POST", role: null, headers: { "content-type": "application/json" }, body: "{}" })).status).toBe(401);
+      now += 60_000;
+      expect(await probe(10)).toBe(404);
+      const entries = (await (await p.request("/api/v1/audit?limit=100", { role: "admin" })).json()) as Array<{ actor: string; action: string; target: string; details: Record<string, unknown> }>;
+      const probes = entries.filter((e) => e.target.startsWith("/api/v1/nowhere-"));
+      expect(probes.map((e) => e.target).sort()).toEqual(["/api/v1/nowhere-0", "/api/v1/nowhere-1", "/api/v1/nowhere-10", "/api/v1/nowhere-2"]);
+      expect(probes.find((e) => e.target === "/api/v1/nowhere-10")!.details).toMatchObject({ status: 404, notWrittenBefore: 7 });
+      expect(entries.some((e) => e.actor === "anonymous" && e.action === "run.start")).toBe(true);
+      expect(p.logs()).toContain("audit entries beyond the limit this minute are counted");
+    } finally {
+      await p.close();
+      p.tw.remove();
+    }
+  });
+});
