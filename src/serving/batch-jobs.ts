@@ -1,10 +1,11 @@
 /**
  * Batch scoring jobs: records with a status (queued → running → succeeded | failed), run one at a
  * time off the request that started them. Records live in memory (the newest `maxJobs`); each
- * result is a table artifact in the CAS, so it outlives the process.
+ * result is a table artifact in the CAS, so it outlives the process. At most `maxWaiting` jobs
+ * wait or run at once: a client submitting faster than jobs finish is told so, not queued forever.
  */
 import { sortableId } from "../util/sortable-id.ts";
-import { serializeError, type SerializedError } from "../errors.ts";
+import { serializeError, SluiceError, type SerializedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
 /** Where a batch job is in its life. */
@@ -46,16 +47,29 @@ export class BatchJobs {
   readonly #clock: () => number;
   readonly #log: Logger;
   readonly #maxJobs: number;
+  readonly #maxWaiting: number;
+  /** Jobs queued or running. */
+  #waiting = 0;
   #tail: Promise<void> = Promise.resolve();
 
-  constructor(opts: { clock: () => number; log: Logger; maxJobs: number }) {
+  constructor(opts: { clock: () => number; log: Logger; maxJobs: number; maxWaiting: number }) {
     this.#clock = opts.clock;
     this.#log = opts.log;
     this.#maxJobs = opts.maxJobs;
+    this.#maxWaiting = opts.maxWaiting;
+  }
+
+  /** Throws SLUICE_QUEUE_FULL when `maxWaiting` jobs are queued or running (call before `submit`). */
+  assertRoom(): void {
+    if (this.#waiting >= this.#maxWaiting) {
+      throw new SluiceError("SLUICE_QUEUE_FULL", `${this.#waiting} batch jobs are queued or running, the most this server takes (maxQueuedJobs). Wait for some to finish (GET …/batch lists them), then start this one again.`, { queued: this.#waiting });
+    }
   }
 
   /** Records a queued job and schedules its work after the jobs before it; returns the record. */
   submit(init: Pick<BatchJob, "endpoint" | "deployment" | "model" | "source">, work: BatchWork): BatchJob {
+    this.assertRoom();
+    this.#waiting++;
     const now = this.#clock();
     const job: BatchJob = { ...init, id: sortableId("b", now), status: "queued", createdAt: now, startedAt: null, finishedAt: null, rows: null, result: null, error: null };
     this.#set(job);
@@ -76,6 +90,8 @@ export class BatchJobs {
       delete error.stack;
       this.#update(id, { status: "failed", error, finishedAt: this.#clock() });
       log.warn({ err: error }, "batch job failed");
+    } finally {
+      this.#waiting--;
     }
   }
 

@@ -40,6 +40,8 @@ export interface EndpointServiceOptions {
   readonly maxPendingShadows?: number;
   /** Batch job records kept in memory. @default 1000 */
   readonly maxJobs?: number;
+  /** Batch jobs queued or running at once; one more is refused with SLUICE_QUEUE_FULL (HTTP 429). @default 100 */
+  readonly maxQueuedJobs?: number;
   /** Re-read the registry this often (deployments changed by a pipeline's deploy step); 0 = only on demand. @default 5000 */
   readonly refreshMs?: number;
   /**
@@ -93,11 +95,11 @@ export class EndpointService {
   #timer: NodeJS.Timeout | undefined;
 
   constructor(opts: EndpointServiceOptions) {
-    this.#o = { maxPendingShadows: 1000, maxJobs: 1000, refreshMs: 5000, microBatch: true, clock: Date.now, random: Math.random, ...opts };
+    this.#o = { maxPendingShadows: 1000, maxJobs: 1000, maxQueuedJobs: 100, refreshMs: 5000, microBatch: true, clock: Date.now, random: Math.random, ...opts };
     this.#log = opts.log.child({ component: "endpoints" });
     this.#cache = new ModelCache(opts.cas, this.#log, { microBatch: this.#o.microBatch });
     this.#metrics = new EndpointMetrics(opts.metrics);
-    this.#jobs = new BatchJobs({ clock: this.#o.clock, log: this.#log, maxJobs: this.#o.maxJobs });
+    this.#jobs = new BatchJobs({ clock: this.#o.clock, log: this.#log, maxJobs: this.#o.maxJobs, maxWaiting: this.#o.maxQueuedJobs });
     this.#shadows = new ShadowMirror({ metrics: this.#metrics, log: this.#log, maxPending: this.#o.maxPendingShadows, release: (t) => this.#release(t) });
   }
 
@@ -273,6 +275,7 @@ export class EndpointService {
    * a bad source or deployment throws at once.
    */
   async startBatch(endpoint: string, source: BatchSource & { deployment?: string }): Promise<BatchJob> {
+    this.#jobs.assertRoom();
     const table = await this.#table(endpoint);
     const routes = table.routes;
     const route = source.deployment === undefined
@@ -281,9 +284,10 @@ export class EndpointService {
     if (!route) throw new SluiceError("SLUICE_PARAMS_INVALID", `endpoint "${endpoint}": no deployment named "${source.deployment}" (it has ${routes.map((r) => `"${r.deployment.deployment}"`).join(", ")}). Name one of them, or leave "deployment" out.`, { field: "deployment" });
     const load = resolveBatchSource(source, this.#o.root, this.#o.cas, `endpoint "${endpoint}" › batch`);
     const d = route.deployment;
-    table.inFlight++;
     const where = `endpoint "${endpoint}" › batch › deployment "${d.deployment}"`;
     const src: BatchSource = source.table !== undefined ? { table: source.table } : { path: source.path! };
+    this.#jobs.assertRoom(); // again: others may have filled the queue while the table loaded
+    table.inFlight++;
     return this.#jobs.submit({ endpoint, deployment: d.deployment, model: { name: d.model, version: d.version }, source: src }, async () => {
       try {
         const scored = await scoreTable(route.model, await load(), where);

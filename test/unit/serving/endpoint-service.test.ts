@@ -3,6 +3,7 @@ import { Registry } from "prom-client";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { column, encodeTable, tableFromRows, type SluiceError } from "sluice";
 import { silentLogger } from "../../../src/log.ts";
+import { toHttpError } from "../../../src/server/http-errors.ts";
 import { EndpointService, type EndpointServiceOptions } from "../../../src/serving/index.ts";
 import { createRng } from "../../../steps/ml/rng.ts";
 import { IRIS_COLUMNS, irisData, irisModel, plainModel, servingWorkspace, type IrisData, type ServingWorkspace } from "./models.ts";
@@ -247,6 +248,20 @@ describe("EndpointService with real onnxruntime-node sessions (iris logistic v1 
     expect(await rejection(service.startBatch("flowers", { table: "sha256:nope" }))).toMatchObject({ code: "SLUICE_PARAMS_INVALID", details: { field: "table" } });
     expect(await rejection(service.startBatch("flowers", { table: `sha256:${"0".repeat(64)}` }))).toMatchObject({ code: "SLUICE_INPUT_MISSING" });
     expect(() => service.batchJob("flowers", "b000000000-00000000")).toThrow(expect.objectContaining({ code: "SLUICE_JOB_NOT_FOUND" }));
+  });
+
+  it("refuses a batch job with SLUICE_QUEUE_FULL (429) while maxQueuedJobs wait or run, and takes it once they finished", async () => {
+    service = await open({ maxQueuedJobs: 2 });
+    const first = await service.startBatch("flowers", { path: "data/new.csv" });
+    await service.startBatch("flowers", { path: "data/new.csv" });
+    const full = await rejection(service.startBatch("flowers", { path: "data/new.csv" }));
+    expect(full).toMatchObject({ code: "SLUICE_QUEUE_FULL", details: { queued: 2 } });
+    expect(toHttpError(full, { method: "POST", path: "/api/v1/endpoints/flowers/batch", reqId: "r1" }).status).toBe(429);
+    await service.batchesSettled();
+    expect(service.batchJob("flowers", first.id).status).toBe("succeeded");
+    const later = await service.startBatch("flowers", { path: "data/new.csv" });
+    await service.batchesSettled();
+    expect(service.batchJob("flowers", later.id)).toMatchObject({ status: "succeeded", rows: 40 });
   });
 
   it("records a batch job whose table lacks a model column as failed, naming the column", async () => {
