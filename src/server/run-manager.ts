@@ -34,31 +34,57 @@ export interface NumberedEvent {
   readonly event: RunEvent;
 }
 
-/** A run this process started: its events so far, live subscribers, and whether it finished. */
+/** Events of a running run kept in memory for its streams: the first (run.started) and the newest this many. */
+export const MAX_LIVE_EVENTS = 20_000;
+
+/**
+ * A run this process started: its first event and its newest `maxEvents`, live subscribers, and
+ * whether it finished. A long or chatty run no longer grows the server's memory without bound; a
+ * stream that fell further behind skips to the events still kept (the run record has the rest).
+ */
 export class LiveRun {
   readonly runId: string;
   readonly pipeline: string;
-  readonly events: NumberedEvent[] = [];
   readonly done: Promise<RunSummary>;
+  readonly #maxEvents: number;
+  #first: NumberedEvent | undefined;
+  /** The newest events after the first, oldest first (trimmed in steps, so that a push stays cheap). */
+  #recent: NumberedEvent[] = [];
+  #count = 0;
   readonly #subscribers = new Set<(e: NumberedEvent | null) => void>();
   #coordinator: RunCoordinator;
   #finished = false;
 
-  constructor(runId: string, pipeline: string, coordinator: RunCoordinator, done: Promise<RunSummary>) {
+  constructor(runId: string, pipeline: string, coordinator: RunCoordinator, done: Promise<RunSummary>, opts: { maxEvents?: number } = {}) {
     this.runId = runId;
     this.pipeline = pipeline;
     this.#coordinator = coordinator;
     this.done = done;
+    this.#maxEvents = opts.maxEvents ?? MAX_LIVE_EVENTS;
   }
 
   get finished(): boolean {
     return this.#finished;
   }
 
+  /** The run's first event (run.started), if it has one. */
+  get firstEvent(): RunEvent | undefined {
+    return this.#first?.event;
+  }
+
+  /** Events pushed so far (kept or not). */
+  get eventCount(): number {
+    return this.#count;
+  }
+
   /** Appends an event and hands it to every subscriber. */
   push(event: RunEvent): void {
-    const n = { id: this.events.length + 1, event };
-    this.events.push(n);
+    const n = { id: ++this.#count, event };
+    if (n.id === 1) this.#first = n;
+    else {
+      this.#recent.push(n);
+      if (this.#recent.length >= this.#maxEvents + Math.ceil(this.#maxEvents / 4)) this.#recent = this.#recent.slice(-this.#maxEvents);
+    }
     for (const s of this.#subscribers) s(n);
   }
 
@@ -70,9 +96,14 @@ export class LiveRun {
     this.#subscribers.clear();
   }
 
-  /** Events after `afterId` now, then each new one as it comes; `null` ends the stream. Returns the unsubscribe function. */
+  /**
+   * Events after `afterId` still kept, then each new one as it comes; `null` ends the stream.
+   * Returns the unsubscribe function.
+   */
   subscribe(afterId: number, fn: (e: NumberedEvent | null) => void): () => void {
-    for (const e of this.events.slice(Math.max(0, afterId))) fn(e);
+    if (this.#first && afterId < 1) fn(this.#first);
+    const kept = this.#recent.slice(-this.#maxEvents);
+    for (const e of kept) if (e.id > afterId) fn(e);
     if (this.#finished) {
       fn(null);
       return () => undefined;
@@ -210,7 +241,7 @@ export class RunManager {
   #evictFinished(): void {
     const keep = this.#o.keepFinished ?? 100;
     // A big finished run is replayed from the store rather than kept: memory stays bounded.
-    for (const r of this.#live.values()) if (r.finished && r.events.length > MAX_KEPT_EVENTS) this.#live.delete(r.runId);
+    for (const r of this.#live.values()) if (r.finished && r.eventCount > MAX_KEPT_EVENTS) this.#live.delete(r.runId);
     const finished = [...this.#live.values()].filter((r) => r.finished);
     for (const r of finished.slice(0, Math.max(0, finished.length - keep))) this.#live.delete(r.runId);
   }

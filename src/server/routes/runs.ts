@@ -42,7 +42,7 @@ export function runRoutes(parts: ServiceParts): RouteGroup {
       const run = await store.getRun(id);
       if (run) return run;
       const live = manager.get(id);
-      const started = live?.events[0]?.event;
+      const started = live?.firstEvent;
       if (live && started?.type === "run.started") {
         return { id, pipeline: started.pipeline, status: "running", params: started.params, trigger: started.trigger as Trigger, actor: started.actor, codeDigest: null, host: "", pid: process.pid, startedAt: started.ts, finishedAt: null, error: null, stepCount: started.steps.length };
       }
