@@ -1,10 +1,12 @@
 import fs from "node:fs";
 import { Queue } from "bullmq";
+import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createTestWorkspace, type TestWorkspace } from "sluice/testing";
 import { runCli, runJson, startCli, until } from "../helpers/cli.ts";
 import { dropPrefix, killWorker, SHARED_REDIS, startWorker, uniquePrefix, untilValue, type WorkerProcess } from "../helpers/remote.ts";
 import { REMOTE_FILES } from "../fixtures/remote-workspace.ts";
+import { cancelChannel } from "../../src/executors/remote/protocol.ts";
 
 let ws: TestWorkspace;
 let prefix: string;
@@ -114,6 +116,24 @@ describe("remote steps on sluice worker processes", () => {
       expect(fs.existsSync(ws.path("started"))).toBe(false);
     } finally {
       other.remove();
+    }
+  });
+
+  it("fails a job as cancelled when its cancellation reached the worker before the job started there", async () => {
+    // What happens when a worker has just taken a job (so the coordinator cannot remove it from the
+    // queue) but not started it when the cancellation arrives: played here in that order on purpose.
+    const w = await worker(["--queue", "early"], { env: { SLUICE_LOG_LEVEL: "info" } });
+    const pub = new Redis(SHARED_REDIS);
+    const queue = new Queue("early", { connection: { host: "127.0.0.1", port: 6379 }, prefix });
+    try {
+      await pub.publish(cancelChannel(prefix, "early"), "job-early");
+      await until(() => w.stderr().includes("cancellation noted for a job not running here"), "the worker to note the cancellation");
+      await queue.add("step", { stepId: "hold" } as never, { jobId: "job-early" });
+      const failed = await untilValue(async () => (await queue.getFailed())[0], "the job to fail on the worker");
+      expect(failed.failedReason).toMatch(/^SLUICE_RUN_CANCELLED: step "hold" was cancelled by the coordinator before it started on worker/);
+    } finally {
+      await queue.close();
+      pub.disconnect();
     }
   });
 

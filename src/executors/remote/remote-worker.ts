@@ -81,6 +81,10 @@ function fail(code: ErrorCode, message: string, details: Record<string, unknown>
   throw new UnrecoverableError(toFailedReason({ code, message, details }));
 }
 
+/** How long, and for how many jobs at most, a cancellation for a job not running here is kept. */
+const EARLY_CANCEL_MS = 60_000;
+const EARLY_CANCEL_MAX = 10_000;
+
 /**
  * A `sluice worker`: takes jobs of one queue, loads each step from this machine's checkout,
  * refuses a job whose code fingerprint differs from its own, runs the step on its own Piscina
@@ -105,6 +109,8 @@ export class RemoteWorker {
   readonly #ticking = new Set<() => void>();
   #ticker: NodeJS.Timeout | undefined;
   #sub: Redis | undefined;
+  /** Job id → when a cancellation came for it while it was not running here (see #noteCancel). */
+  readonly #cancelledEarly = new Map<string, number>();
   /** Jobs finished (succeeded or failed) by this worker. */
   readonly counts = { succeeded: 0, failed: 0 };
 
@@ -141,6 +147,7 @@ export class RemoteWorker {
     this.#sub.on("ready", () => (warned = false));
     this.#sub.on("message", (_channel: string, jobId: string) => {
       if (this.#worker?.cancelJob(jobId, "cancelled by the coordinator")) this.#log.info({ jobId }, "job cancelled");
+      else this.#noteCancel(jobId);
     });
     await this.#sub.subscribe(cancelChannel(prefix, queue));
     this.#worker = new Worker<RemoteJobData, RemoteJobResult>(queue, (job, _token, signal) => this.#process(job, signal), {
@@ -178,8 +185,24 @@ export class RemoteWorker {
     return loaded;
   }
 
+  /**
+   * A cancellation for a job not running here: this worker may have just taken it (the queue then
+   * refuses the coordinator's removal) without having started it yet. Noted for a minute, so the
+   * job fails as cancelled when it starts instead of running to the end.
+   */
+  #noteCancel(jobId: string): void {
+    const now = Date.now();
+    for (const [id, at] of this.#cancelledEarly) {
+      if (now - at < EARLY_CANCEL_MS && this.#cancelledEarly.size < EARLY_CANCEL_MAX) break;
+      this.#cancelledEarly.delete(id);
+    }
+    this.#cancelledEarly.set(jobId, now);
+    this.#log.info({ jobId }, "cancellation noted for a job not running here");
+  }
+
   async #process(job: Job<RemoteJobData, RemoteJobResult>, signal: AbortSignal | undefined): Promise<RemoteJobResult> {
     const data = job.data;
+    const cancelledEarly = job.id !== undefined && this.#cancelledEarly.delete(job.id);
     let lines: RemoteLine[] = [];
     let reported = false;
     let sending: Promise<unknown> = Promise.resolve();
@@ -197,6 +220,7 @@ export class RemoteWorker {
     };
     this.#ticking.add(tick);
     try {
+      if (cancelledEarly) throw new Error("cancelled before it started");
       if (data.format !== JOB_FORMAT) fail("SLUICE_WORKER_CODE_MISMATCH", `step "${data.stepId}": job format ${String(data.format)} from ${data.coordinator}, worker ${this.label} speaks ${JOB_FORMAT}. Run the same sluice version on coordinator and workers.`, { step: data.stepId });
       const loaded = await this.#load(data);
       const { step, code } = loaded;
@@ -231,7 +255,9 @@ export class RemoteWorker {
       return { outputs, ...(Object.keys(inline).length > 0 ? { inline } : {}), worker: this.label };
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
-      const e = signal?.aborted
+      const e = cancelledEarly
+        ? { code: "SLUICE_RUN_CANCELLED", message: `step "${data.stepId}" was cancelled by the coordinator before it started on worker ${this.label}.` }
+        : signal?.aborted
         ? { code: "SLUICE_RUN_CANCELLED", message: `step "${data.stepId}" was cancelled by the coordinator while running on worker ${this.label}.` }
         : serializeError(err);
       const reason = toFailedReason({ code: e.code, message: e.message });
