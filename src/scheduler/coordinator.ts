@@ -150,7 +150,12 @@ export class RunCoordinator {
   #running = 0;
   #burstScheduled = false;
   readonly #burstNow = (): void => this.#burst();
-  readonly #idleFlush: NodeJS.Timeout;
+  #flushCheckScheduled = false;
+  /** After a burst that left steps running: commit what finished before them unless more finished meanwhile. */
+  readonly #flushIfIdle = (): void => {
+    this.#flushCheckScheduled = false;
+    if (!this.#finished && this.#completed.length === 0 && !this.#burstScheduled) this.#o.commits.flush();
+  };
   #peerTimer: NodeJS.Timeout | undefined;
   #peerDelay: number;
   #stopping: "failed" | "cancelled" | null = null;
@@ -171,10 +176,6 @@ export class RunCoordinator {
         if (u.phase === "running") opts.emit({ type: "step.started", runId: opts.runId, ts: u.startedAt, stepId: u.node.id, key: u.key!, executor: u.node.executor, attempt: u.attempt, worker, inputs: u.inputs, ...this.#mapId(u) });
       },
     };
-    this.#idleFlush = setTimeout(() => {
-      if (!this.#finished && this.#completed.length === 0 && !this.#burstScheduled) this.#o.commits.flush();
-    }, 1);
-    this.#idleFlush.unref();
     // A step that ignores its signal still ends for the run when the run is cancelled.
     this.#abort.signal.addEventListener("abort", () => {
       for (const a of [...this.#attempts]) this.#settle(a, undefined, this.#abort.signal.reason);
@@ -215,7 +216,6 @@ export class RunCoordinator {
       this.#finished = true;
       this.#o.signal?.removeEventListener("abort", onAbort);
       clearTimeout(this.#peerTimer);
-      clearTimeout(this.#idleFlush);
       for (const u of this.#retrying) clearTimeout(u.timer);
       this.#o.commits.run(() => this.#o.claims.releaseAll());
       this.#o.commits.flush();
@@ -283,10 +283,13 @@ export class RunCoordinator {
     });
     this.#dispatch();
     this.#maybeDone();
-    // Steps still running may run for long: once no step has finished for a millisecond, commit
-    // what finished before them, so a crash meanwhile keeps those results (quick steps keep
-    // sharing one batch). One timer, re-armed per burst.
-    if (this.#running > 0) this.#idleFlush.refresh();
+    // Steps that did not finish within this turn may run for long: commit what finished before
+    // them, so a crash meanwhile keeps those results (quick steps keep sharing one batch). The
+    // check runs in the next turn, before a step that is still running can get much further.
+    if (this.#running > 0 && !this.#flushCheckScheduled) {
+      this.#flushCheckScheduled = true;
+      setImmediate(this.#flushIfIdle);
+    }
   }
 
   #mapId(u: Unit): { mapId?: string } {
