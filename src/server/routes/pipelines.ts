@@ -7,8 +7,16 @@ import type { RouteGroup, ServerContext } from "../context.ts";
 import type { ServiceParts } from "../service-parts.ts";
 import { BEARER, Closed, SafeName } from "./schemas.ts";
 
+/** Steps with default params, per loaded pipeline: planning is pure, and a listing planned every pipeline on every call. */
+const stepsByPipeline = new WeakMap<object, unknown>();
+
 /** What the API shows of a pipeline: its params schema and, with default params, its steps. */
 function describePipeline(ws: Workspace, info: PipelineInfo): Record<string, unknown> {
+  if (!stepsByPipeline.has(info.pipeline)) stepsByPipeline.set(info.pipeline, stepsOf(ws, info));
+  return { name: info.name, description: info.description ?? null, params: info.pipeline.params, steps: stepsByPipeline.get(info.pipeline) };
+}
+
+function stepsOf(ws: Workspace, info: PipelineInfo): unknown {
   let steps: unknown;
   try {
     const plan = ws.plan(info.pipeline, {});
@@ -16,7 +24,7 @@ function describePipeline(ws: Workspace, info: PipelineInfo): Record<string, unk
   } catch {
     steps = null; // params without defaults: the steps are known once params are given
   }
-  return { name: info.name, description: info.description ?? null, params: info.pipeline.params, steps };
+  return steps;
 }
 
 const NameParams = Closed({ name: SafeName });
