@@ -52,6 +52,7 @@ export const ERROR_CODES = {
   SLUICE_ENDPOINT_NOT_FOUND: { summary: "No model endpoint of that name (no deployment in the registry serves it).", exit: 2, status: 404 },
   SLUICE_JOB_NOT_FOUND: { summary: "No batch scoring job of that id on this endpoint (jobs live in the serving process's memory).", exit: 2, status: 404 },
   SLUICE_SCORING_FAILED: { summary: "onnxruntime-node could not load or run an endpoint's model.", exit: 1, status: 500 },
+  SLUICE_KEY_IN_USE: { summary: "Another server is still starting the run of this Idempotency-Key (it has no run id yet); send the request again in a moment.", exit: 2, status: 409 },
   SLUICE_QUEUE_FULL: { summary: "The server has as much queued work of that kind as it takes (batch scoring jobs); try again once some has finished.", exit: 1, status: 429 },
 } as const satisfies Record<string, CatalogueEntry>;
 

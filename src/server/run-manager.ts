@@ -132,6 +132,11 @@ export interface RunManagerOptions {
   readonly keepFinished?: number;
 }
 
+/** How long a request waits for another server to give its Idempotency-Key a run id, how often it looks, and when that server is deemed dead. */
+const IDEMPOTENCY_WAIT_MS = 10_000;
+const IDEMPOTENCY_POLL_MS = 50;
+const IDEMPOTENCY_STALE_MS = 60_000;
+
 /** Finished runs with more events than this are dropped from memory at once (replayed from the store). */
 const MAX_KEPT_EVENTS = 20_000;
 
@@ -180,13 +185,23 @@ export class RunManager {
 
   async #startOnce(pipeline: string, params: Record<string, unknown>, opts: LaunchOptions, key: string): Promise<StartedRun> {
     const { service, clock, workspace } = this.#o;
-    const claim = await service.claimIdempotencyKey(opts.actor, key, clock());
-    // A claim without a run id and no start in this process: its process died while starting; take it over.
-    if (!claim.claimed && claim.runId !== null) {
-      const live = this.#live.get(claim.runId);
-      if (live) return { runId: live.runId, done: live.done, reused: true };
-      const run = await workspace.runs.getRun(claim.runId);
-      return { runId: claim.runId, done: Promise.resolve(run ? summaryOf(run) : { runId: claim.runId, pipeline, status: "cancelled", error: null, steps: [], outputs: new Map() }), reused: true };
+    const waitUntil = Date.now() + IDEMPOTENCY_WAIT_MS;
+    for (;;) {
+      const claim = await service.claimIdempotencyKey(opts.actor, key, clock());
+      if (claim.claimed) break;
+      if (claim.runId !== null) {
+        const live = this.#live.get(claim.runId);
+        if (live) return { runId: live.runId, done: live.done, reused: true };
+        const run = await workspace.runs.getRun(claim.runId);
+        return { runId: claim.runId, done: Promise.resolve(run ? summaryOf(run) : { runId: claim.runId, pipeline, status: "cancelled", error: null, steps: [], outputs: new Map() }), reused: true };
+      }
+      // Claimed, no run id yet: another server is starting the run (this one's starts are in
+      // #starting), or one died doing so. A claim that old is taken over; a fresh one is waited for.
+      if (clock() - claim.claimedAt >= IDEMPOTENCY_STALE_MS && (await service.takeOverIdempotencyKey(opts.actor, key, claim.claimedAt, clock()))) break;
+      if (Date.now() >= waitUntil) {
+        throw new SluiceError("SLUICE_KEY_IN_USE", `Idempotency-Key "${key}": another server has been starting its run for ${clock() - claim.claimedAt} ms and has no run id yet. Send the request again in a moment: it then gets that run.`, { field: "idempotency-key" });
+      }
+      await new Promise((resolve) => setTimeout(resolve, IDEMPOTENCY_POLL_MS));
     }
     let started: StartedRun;
     try {

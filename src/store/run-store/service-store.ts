@@ -30,7 +30,7 @@ export interface AuditRecord {
 }
 
 /** What `claimIdempotencyKey` found: the key is now ours, or it was already used (for that run, or one still starting). */
-export type IdempotencyClaim = { readonly claimed: true } | { readonly claimed: false; readonly runId: string | null };
+export type IdempotencyClaim = { readonly claimed: true } | { readonly claimed: false; readonly runId: string | null; readonly claimedAt: number };
 
 /** Tokens, audit log and idempotency keys. Every method throws `SluiceError`. */
 export interface ServiceStore {
@@ -52,6 +52,11 @@ export interface ServiceStore {
   setIdempotencyRun(actor: string, key: string, runId: string): Promise<void>;
   /** Gives up a claim whose run never started (its request was invalid). */
   releaseIdempotencyKey(actor: string, key: string): Promise<void>;
+  /**
+   * Takes over a claim made at `claimedAt` whose run never got an id (its server died while
+   * starting it), atomically: true for exactly one of several servers trying at once.
+   */
+  takeOverIdempotencyKey(actor: string, key: string, claimedAt: number, at: number): Promise<boolean>;
   /** Resolves when the database answers (readiness). */
   ping(): Promise<void>;
 }
@@ -146,8 +151,8 @@ export function createKyselyServiceStore(database: Kysely<any>, opts: ServiceSto
       write("claimIdempotencyKey", async (trx) => {
         const res = await trx.insertInto("idempotency_keys").values({ actor, key, run_id: null, created_at: at }).onConflict((oc) => oc.columns(["actor", "key"]).doNothing()).executeTakeFirst();
         if (Number(res.numInsertedOrUpdatedRows ?? 0) > 0) return { claimed: true } as const;
-        const row = await trx.selectFrom("idempotency_keys").select("run_id").where("actor", "=", actor).where("key", "=", key).executeTakeFirst();
-        return { claimed: false, runId: row?.run_id ?? null } as const;
+        const row = await trx.selectFrom("idempotency_keys").select(["run_id", "created_at"]).where("actor", "=", actor).where("key", "=", key).executeTakeFirst();
+        return { claimed: false, runId: row?.run_id ?? null, claimedAt: Number(row?.created_at ?? at) } as const;
       }),
     setIdempotencyRun: (actor, key, runId) =>
       write("setIdempotencyRun", async (trx) => {
@@ -156,6 +161,11 @@ export function createKyselyServiceStore(database: Kysely<any>, opts: ServiceSto
     releaseIdempotencyKey: (actor, key) =>
       write("releaseIdempotencyKey", async (trx) => {
         await trx.deleteFrom("idempotency_keys").where("actor", "=", actor).where("key", "=", key).where("run_id", "is", null).execute();
+      }),
+    takeOverIdempotencyKey: (actor, key, claimedAt, at) =>
+      write("takeOverIdempotencyKey", async (trx) => {
+        const res = await trx.updateTable("idempotency_keys").set({ created_at: at }).where("actor", "=", actor).where("key", "=", key).where("run_id", "is", null).where("created_at", "=", claimedAt).executeTakeFirst();
+        return Number(res.numUpdatedRows) === 1;
       }),
     ping: () =>
       guard("ping", async () => {

@@ -68,14 +68,26 @@ export function serviceStoreContract(name: string, makeTarget: () => Promise<Ser
 
     it("claims an idempotency key once per actor; later claims see the run id; a released claim is free again", async () => {
       expect(await s.claimIdempotencyKey("ci", "k1", 1)).toEqual({ claimed: true });
-      expect(await s.claimIdempotencyKey("ci", "k1", 2)).toEqual({ claimed: false, runId: null });
+      expect(await s.claimIdempotencyKey("ci", "k1", 2)).toEqual({ claimed: false, runId: null, claimedAt: 1 });
       await s.setIdempotencyRun("ci", "k1", "r-1");
-      expect(await s.claimIdempotencyKey("ci", "k1", 3)).toEqual({ claimed: false, runId: "r-1" });
+      expect(await s.claimIdempotencyKey("ci", "k1", 3)).toEqual({ claimed: false, runId: "r-1", claimedAt: 1 });
       expect(await s.claimIdempotencyKey("other", "k1", 4)).toEqual({ claimed: true });
       await s.releaseIdempotencyKey("other", "k1");
       expect(await s.claimIdempotencyKey("other", "k1", 5)).toEqual({ claimed: true });
       await s.releaseIdempotencyKey("ci", "k1");
-      expect(await s.claimIdempotencyKey("ci", "k1", 6)).toEqual({ claimed: false, runId: "r-1" });
+      expect(await s.claimIdempotencyKey("ci", "k1", 6)).toEqual({ claimed: false, runId: "r-1", claimedAt: 1 });
+    });
+
+    it("lets exactly one of several servers take over a claim that never got its run, and none a claim that did", async () => {
+      expect(await s.claimIdempotencyKey("ci", "stale", 10)).toEqual({ claimed: true });
+      const takes = await Promise.all(Array.from({ length: 6 }, (_, i) => s.takeOverIdempotencyKey("ci", "stale", 10, 100 + i)));
+      expect(takes.filter(Boolean)).toHaveLength(1);
+      // The winner's claim is fresh: the old time no longer takes it.
+      expect(await s.takeOverIdempotencyKey("ci", "stale", 10, 200)).toBe(false);
+      await s.setIdempotencyRun("ci", "stale", "r-2");
+      const now = await s.claimIdempotencyKey("ci", "stale", 300);
+      expect(now).toMatchObject({ claimed: false, runId: "r-2" });
+      expect(await s.takeOverIdempotencyKey("ci", "stale", (now as { claimedAt: number }).claimedAt, 400)).toBe(false);
     });
 
     it("gives one claim to many concurrent claimers of one key", async () => {
