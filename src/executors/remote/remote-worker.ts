@@ -81,6 +81,9 @@ function fail(code: ErrorCode, message: string, details: Record<string, unknown>
   throw new UnrecoverableError(toFailedReason({ code, message, details }));
 }
 
+/** The job's lock while its inputs are read from the cache server (the read blocks the worker's loop, renewals included). */
+const FETCH_LOCK_MS = 2 * 60_000;
+
 /** How long, and for how many jobs at most, a cancellation for a job not running here is kept. */
 const EARLY_CANCEL_MS = 60_000;
 const EARLY_CANCEL_MAX = 10_000;
@@ -150,7 +153,7 @@ export class RemoteWorker {
       else this.#noteCancel(jobId);
     });
     await this.#sub.subscribe(cancelChannel(prefix, queue));
-    this.#worker = new Worker<RemoteJobData, RemoteJobResult>(queue, (job, _token, signal) => this.#process(job, signal), {
+    this.#worker = new Worker<RemoteJobData, RemoteJobResult>(queue, (job, token, signal) => this.#process(job, token, signal), {
       connection: this.#connection,
       prefix,
       concurrency: this.#o.concurrency ?? 1,
@@ -200,7 +203,7 @@ export class RemoteWorker {
     this.#log.info({ jobId }, "cancellation noted for a job not running here");
   }
 
-  async #process(job: Job<RemoteJobData, RemoteJobResult>, signal: AbortSignal | undefined): Promise<RemoteJobResult> {
+  async #process(job: Job<RemoteJobData, RemoteJobResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<RemoteJobResult> {
     const data = job.data;
     const cancelledEarly = job.id !== undefined && this.#cancelledEarly.delete(job.id);
     let lines: RemoteLine[] = [];
@@ -227,6 +230,12 @@ export class RemoteWorker {
       this.#remote?.startRun(); // a cache server that failed for an earlier job is tried again
       if (code !== data.code) {
         fail("SLUICE_WORKER_CODE_MISMATCH", `step "${data.stepId}" (${data.module} › ${data.step}): worker ${this.label} refuses it: its checkout ${this.#o.root} has code fingerprint ${code}, the coordinator ${data.coordinator} sent ${data.code}. Deploy the same commit to the worker and restart it.`, { step: data.stepId, module: data.module, workerCode: code, coordinatorCode: data.code, worker: this.label });
+      }
+      // Inputs missing here come from the cache server, and that read blocks this thread (up to its
+      // timeouts): hold the job's lock past it first, or the queue would think the job stalled and
+      // give it to another worker while this one is still fetching.
+      if (this.#remote && token !== undefined && Object.values(data.inputs).some((i) => this.#cas.localCheck(i.digest) !== "ok")) {
+        await job.extendLock(token, FETCH_LOCK_MS);
       }
       for (const [port, input] of Object.entries(data.inputs)) {
         if (this.#cas.check(input.digest) !== "ok") { // fetched from the cache server on a local miss, when there is one
