@@ -194,35 +194,40 @@ class Attempt {
     return this.outDir;
   }
 
-  /** Checks run()'s result against the declared outputs; the outputs now, or undefined if one needs I/O (a file or folder). */
-  outputsNow(result: unknown): Record<string, ProducedOutput> | undefined {
+  /** Checks run()'s result against the declared outputs; returns it as a record of port values. */
+  #checked(result: unknown): Record<string, unknown> {
     const { task } = this;
     const declared = this.step.outputs as Record<string, { kind: PortKind }>;
-    const names = Object.keys(declared);
-    if (names.length > 0 && (typeof result !== "object" || result === null)) {
-      throw new SluiceError("SLUICE_STEP_OUTPUT_INVALID", `step "${task.stepId}": run() returned ${result === undefined ? "nothing" : typeof result}; return an object with outputs ${names.join(", ")}.`, { step: task.stepId });
-    }
     const r = (result ?? {}) as Record<string, unknown>;
+    if (typeof result !== "object" || result === null) {
+      const names = Object.keys(declared);
+      if (names.length > 0) throw new SluiceError("SLUICE_STEP_OUTPUT_INVALID", `step "${task.stepId}": run() returned ${result === undefined ? "nothing" : typeof result}; return an object with outputs ${names.join(", ")}.`, { step: task.stepId });
+      return r;
+    }
     for (const k in r) {
       if (!(k in declared)) {
         const extra = Object.keys(r).filter((x) => !(x in declared));
         throw new SluiceError("SLUICE_STEP_OUTPUT_INVALID", `step "${task.stepId}": run() returned undeclared output${extra.length > 1 ? "s" : ""} ${extra.join(", ")}. Declare ${extra.length > 1 ? "them" : "it"} in outputs or drop ${extra.length > 1 ? "them" : "it"}.`, { step: task.stepId, field: extra[0] });
       }
     }
+    return r;
+  }
+
+  /** The outputs, if every declared port is json or table (no I/O); otherwise undefined. */
+  outputsNow(result: unknown): Record<string, ProducedOutput> | undefined {
+    const declared = this.step.outputs as Record<string, { kind: PortKind }>;
+    for (const port in declared) if (declared[port]!.kind !== "json" && declared[port]!.kind !== "table") return undefined;
+    const r = this.#checked(result);
     const produced: Record<string, ProducedOutput> = {};
-    for (const port of names) {
-      const kind = declared[port]!.kind;
-      if (kind !== "json" && kind !== "table") return undefined;
-      produced[port] = produceBytes(task, port, kind, r[port]);
-    }
+    for (const port in declared) produced[port] = produceBytes(this.task, port, declared[port]!.kind as "json" | "table", r[port]);
     return produced;
   }
 
   async outputsLater(result: unknown): Promise<Record<string, ProducedOutput>> {
-    const now = this.outputsNow(result); // checks the shape first, whatever the kinds
+    const now = this.outputsNow(result);
     if (now) return now;
+    const r = this.#checked(result);
     const declared = this.step.outputs as Record<string, { kind: PortKind }>;
-    const r = result as Record<string, unknown>;
     const produced: Record<string, ProducedOutput> = {};
     for (const [port, spec] of Object.entries(declared)) produced[port] = await produce(this.cas, this.task, port, spec.kind, r[port], this.outDir);
     return produced;
