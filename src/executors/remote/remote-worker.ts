@@ -234,10 +234,9 @@ export class RemoteWorker {
       // Inputs missing here come from the cache server, and that read blocks this thread (up to its
       // timeouts): hold the job's lock past it first, or the queue would think the job stalled and
       // give it to another worker while this one is still fetching.
-      if (this.#remote && token !== undefined && Object.values(data.inputs).some((i) => this.#cas.localCheck(i.digest) !== "ok")) {
-        await job.extendLock(token, FETCH_LOCK_MS);
-      }
-      for (const [port, input] of Object.entries(data.inputs)) {
+      const missing = Object.entries(data.inputs).filter(([, input]) => this.#cas.localCheck(input.digest) !== "ok");
+      if (this.#remote && token !== undefined && missing.length > 0) await job.extendLock(token, FETCH_LOCK_MS);
+      for (const [port, input] of missing) {
         if (this.#cas.check(input.digest) !== "ok") { // fetched from the cache server on a local miss, when there is one
           fail("SLUICE_REMOTE_UNAVAILABLE", `step "${data.stepId}" › input "${port}": worker ${this.label} cannot find object ${input.digest} in its cache ${this.#o.cacheDir}. Workers must share the coordinator's cache folder or its SLUICE_REMOTE_CACHE_URL.`, { step: data.stepId, field: port, digest: input.digest, worker: this.label });
         }

@@ -134,8 +134,9 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
     const path = "path" in r ? r.path : undefined;
     try {
       // The worker hashed the bytes as they arrived; a spilled file that does not hold all of them is no copy of them.
-      if (path !== undefined && statSync(path).size !== r.size) {
-        this.#log.warn({ digest, expected: r.size, held: statSync(path).size }, "remote cache object was not written whole to the temp folder (disk full?): treated as a miss");
+      const held = path === undefined ? r.size : statSync(path).size;
+      if (held !== r.size) {
+        this.#log.warn({ digest, expected: r.size, held }, "remote cache object was not written whole to the temp folder (disk full?): treated as a miss");
         return false;
       }
       if (`sha256:${r.sha256}` !== digest) {
