@@ -1,5 +1,5 @@
 import type { SerializedError } from "../errors.ts";
-import type { LogLine, MetricPoint, RunStore, StepRunRecord, Trigger } from "../store/run-store/index.ts";
+import type { LogLine, MetricPoint, RunStore, StepRunRecord, StepStatus, Trigger } from "../store/run-store/index.ts";
 import type { EventSink, RunEvent } from "./events.ts";
 
 /** Who owns the run, for the run record. */
@@ -10,6 +10,9 @@ export interface RunOwner {
   readonly actor: string;
   readonly codeDigest: string | null;
 }
+
+/** Statuses a step run never leaves. */
+const FINISHED: ReadonlySet<StepStatus> = new Set<StepStatus>(["cached", "succeeded", "failed", "skipped", "cancelled", "interrupted"]);
 
 /**
  * Writes a run's events to the run store: the run row at start, step rows and logs and metrics
@@ -24,6 +27,11 @@ export class RunRecorder {
   readonly #names: ReadonlyMap<string, string>;
   readonly #steps = new Map<string, StepRunRecord>();
   readonly #dirty = new Set<string>();
+  /** Steps that have a `step_runs` row (upserted), and steps recorded in a finished set. */
+  readonly #upserted = new Set<string>();
+  readonly #inSet = new Set<string>();
+  /** Records handed to the store by reference: changed only through a copy. */
+  readonly #frozen = new WeakSet<StepRunRecord>();
   #logs: LogLine[] = [];
   #metrics: MetricPoint[] = [];
   #chain: Promise<void> = Promise.resolve();
@@ -51,6 +59,9 @@ export class RunRecorder {
     let r = this.#steps.get(id);
     if (!r) {
       r = { runId: e.runId, stepId: id, stepName: this.#names.get(id) ?? id, status: "pending", cacheKey: null, inputs: {}, outputs: {}, executor: "inline", worker: null, attempts: 0, startedAt: null, finishedAt: null, durationMs: null, error: null, reason: null };
+      this.#steps.set(id, r);
+    } else if (this.#frozen.has(r)) {
+      r = { ...r };
       this.#steps.set(id, r);
     }
     if (write) {
@@ -193,12 +204,27 @@ export class RunRecorder {
   }
 
   #flush(): void {
-    const rows = [...this.#dirty].map((id) => ({ ...this.#steps.get(id)! }));
+    // A step that finished before its first write goes into a finished set (one stored row for
+    // many steps); any other change is an upsert of the step's own row.
+    const rows: StepRunRecord[] = [];
+    const finished: StepRunRecord[] = [];
+    for (const id of this.#dirty) {
+      const r = this.#steps.get(id)!;
+      if (FINISHED.has(r.status) && !this.#upserted.has(id) && !this.#inSet.has(id)) {
+        this.#inSet.add(id);
+        this.#frozen.add(r);
+        finished.push(r);
+      } else {
+        this.#upserted.add(id);
+        rows.push({ ...r });
+      }
+    }
     this.#dirty.clear();
     const logs = this.#logs;
     const metrics = this.#metrics;
     this.#logs = [];
     this.#metrics = [];
+    if (finished.length) this.#enqueue(() => this.#store.appendFinishedStepRuns(finished));
     if (rows.length) this.#enqueue(() => this.#store.upsertStepRuns(rows));
     if (logs.length) this.#enqueue(() => this.#store.appendLogs(logs));
     if (metrics.length) this.#enqueue(() => this.#store.appendMetrics(metrics));

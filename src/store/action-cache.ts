@@ -46,6 +46,9 @@ export class ActionCache {
   readonly #db: CacheDb;
   #byPipeline: ReturnType<CacheDb["prepare"]> | undefined;
   #preloaded: Map<string, ActionHit> | undefined;
+  /** The pipeline `#preloaded` holds, and the database's `data_version` when it was read. */
+  #preloadedFor: { pipeline: string; version: number } | undefined;
+  readonly #dataVersion;
 
   readonly #remote: ActionCacheRemote | undefined;
 
@@ -67,6 +70,7 @@ export class ActionCache {
     this.#all = db.prepare("SELECT key, outputs, created_at FROM action_cache");
     this.#del = db.prepare("DELETE FROM action_cache WHERE key = ?");
     this.#count = db.prepare("SELECT COUNT(*) AS n FROM action_cache");
+    this.#dataVersion = db.prepare("PRAGMA data_version").pluck();
     this.#db = db;
   }
 
@@ -74,8 +78,15 @@ export class ActionCache {
    * Reads every entry of a pipeline in one query, so a large cached run does one lookup instead
    * of one per step. Entries written later by other processes are still found (by key).
    * Returns the entries' output digests that are stored inline (present), in the same query pass.
+   *
+   * A second preload of the same pipeline reads nothing when no other connection has written
+   * the database since (SQLite's `data_version`) and nothing was removed here: the entries in
+   * memory are still exactly the stored ones, because every entry this process writes goes
+   * through `#record`, which keeps them. It returns no digests then (the CAS noted them already).
    */
   preload(pipeline: string): Set<string> {
+    const version = this.#dataVersion.get() as number;
+    if (this.#preloaded && this.#preloadedFor?.pipeline === pipeline && this.#preloadedFor.version === version) return new Set();
     const m = new Map<string, ActionHit>();
     const inline = new Set<string>();
     // Prepared on first use: the CAS owns (and creates) the cas_inline table. One pass: each row
@@ -89,6 +100,7 @@ export class ActionCache {
       if (allInline) for (const port in outputs) inline.add(outputs[port]!);
     }
     this.#preloaded = m;
+    this.#preloadedFor = { pipeline, version };
     return inline;
   }
 
@@ -152,9 +164,15 @@ export class ActionCache {
     return (this.#all.all() as Array<{ key: CacheKey; outputs: string; created_at: number }>).map((r) => ({ key: r.key, outputs: JSON.parse(r.outputs), createdAt: r.created_at }));
   }
 
+  /** Forgets every entry held in memory (after a lost write batch); the next lookups read the database. */
+  forget(): void {
+    this.#preloaded = undefined;
+    this.#preloadedFor = undefined;
+  }
+
   /** Deletes entries. */
   remove(keys: Iterable<string>): number {
-    this.#preloaded = undefined;
+    this.forget();
     let n = 0;
     for (const k of keys) n += this.#del.run(k).changes;
     return n;

@@ -44,6 +44,7 @@ export class GroupCommit {
   #open = false;
   #batches = 0;
   readonly #beforeCommit = new Set<() => void>();
+  readonly #onLost = new Set<() => void>();
   readonly #dataVersion;
   #seenVersion = -1;
   /** The first batch that began after another connection's commit. */
@@ -94,9 +95,28 @@ export class GroupCommit {
     this.#timer = undefined;
     if (!this.#open) return;
     this.#open = false;
-    if (!this.#db.inTransaction) return;
-    for (const fn of this.#beforeCommit) fn();
-    this.#db.exec("COMMIT");
+    // SQLite rolls a transaction back by itself after some errors (disk full, I/O): the batch is lost.
+    if (!this.#db.inTransaction) return this.#lost();
+    try {
+      for (const fn of this.#beforeCommit) fn();
+      this.#db.exec("COMMIT");
+    } catch (err) {
+      if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
+      this.#lost();
+      throw err;
+    }
+  }
+
+  #lost(): void {
+    for (const fn of this.#onLost) fn();
+  }
+
+  /**
+   * Runs `fn` whenever a batch is lost instead of committed (a failed COMMIT, or a rollback
+   * SQLite made after an error), so that what was remembered of its writes is forgotten.
+   */
+  onLost(fn: () => void): void {
+    this.#onLost.add(fn);
   }
 
   /** Runs `fn` inside every batch just before it commits (writes deferred to the batch's end); returns the unsubscribe. */

@@ -66,7 +66,7 @@ export class LocalCas {
   /** Small objects this process stored itself, hashed as they went in: read back without a query. */
   readonly #recent = new Map<string, Buffer>();
   #recentBytes = 0;
-  /** Inline objects this process has seen present in bulk (see `rememberInline`). */
+  /** Inline objects this process stored or has seen present in bulk (see `rememberInline`). */
   readonly #knownInline = new Set<string>();
   readonly #deleteInline: Database.Statement<[string]>;
   readonly #listInline: Database.Statement<[], { digest: string; size: number; created_ms: number }>;
@@ -108,6 +108,7 @@ export class LocalCas {
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (buf.length <= this.#inlineMax) {
       this.#insertInline.run(digest, buf.length, buf, Date.now());
+      this.#knownInline.add(digest);
       this.#remember(digest, Buffer.from(buf));
       return digest;
     }
@@ -371,11 +372,16 @@ export class LocalCas {
     return [...inline, ...listObjectFiles(this.#objectsDir).map((o) => ({ ...o, inline: false }))];
   }
 
-  /** Delete objects (ignores missing); returns how many existed. */
-  remove(digests: Iterable<Digest>): number {
+  /** Forgets which objects this process has seen or stored (after a lost write batch, or a removal). */
+  forget(): void {
     this.#knownInline.clear();
     this.#recent.clear();
     this.#recentBytes = 0;
+  }
+
+  /** Delete objects (ignores missing); returns how many existed. */
+  remove(digests: Iterable<Digest>): number {
+    this.forget();
     let removed = 0;
     for (const d of digests) {
       let found = this.#deleteInline.run(this.#valid(d)).changes > 0;

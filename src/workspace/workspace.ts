@@ -118,6 +118,10 @@ export class Workspace {
     this.statCache = new StatCache(db);
     this.actionCache = new ActionCache(db, { remote });
     this.commits = new GroupCommit(db);
+    this.commits.onLost(() => {
+      this.actionCache.forget();
+      this.cas.forget();
+    });
     this.fingerprinter = new CodeFingerprinter({ root: config.root, memo: createSqliteFingerprintMemo(db) });
     this.#inline = new InlineExecutor(this.cas);
     this.#process = new ProcessExecutor(this.cas, { env: config.env, isolation: config.commandIsolation });

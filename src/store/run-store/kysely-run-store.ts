@@ -15,6 +15,9 @@ import {
   type MetricRow,
   STEP_RUN_COLUMNS,
   type StepRunRow,
+  STEP_RUN_SET_FORMAT,
+  decodeStepRunSet,
+  encodeStepRunSet,
   fromLogRow,
   fromMetricRow,
   fromRunRow,
@@ -29,6 +32,9 @@ import type { ListRunsQuery, LogLine, MetricPoint, RunRecord, RunStatus, RunStor
 
 /** Ids per `IN (…)` list. */
 const IDS_PER_QUERY = 500;
+
+/** Most step runs in one `step_run_sets` row. */
+const STEPS_PER_SET = 5000;
 
 const DEFAULT_LIST_LIMIT = 50;
 
@@ -126,6 +132,23 @@ class KyselyRunStore implements RunStore {
     await this.#write("upsertStepRuns", (trx) => this.#stepRunUpsert.run(trx, values));
   }
 
+  async appendFinishedStepRuns(rows: readonly StepRunRecord[]): Promise<void> {
+    if (rows.length === 0) return;
+    const byRun = new Map<string, StepRunRecord[]>();
+    for (const r of rows) {
+      const list = byRun.get(r.runId);
+      if (list) list.push(r);
+      else byRun.set(r.runId, [r]);
+    }
+    const values: Array<{ run_id: string; format: number; count: number; body: string }> = [];
+    for (const [runId, list] of byRun) {
+      for (const part of chunks(list, STEPS_PER_SET)) values.push({ run_id: runId, format: STEP_RUN_SET_FORMAT, count: part.length, body: encodeStepRunSet(part) });
+    }
+    await this.#write("appendFinishedStepRuns", async (trx) => {
+      for (const v of values) await trx.insertInto("step_run_sets").values(v).execute();
+    });
+  }
+
   async appendMetrics(points: readonly MetricPoint[]): Promise<void> {
     if (points.length === 0) return;
     const values = points.map(toMetricRow);
@@ -159,10 +182,20 @@ class KyselyRunStore implements RunStore {
     });
   }
 
+  /** The step runs stored in sets for these runs (at most `IDS_PER_QUERY` ids), in append order. */
+  async #setRows(runIds: readonly string[]): Promise<StepRunRecord[]> {
+    const sets = await this.#db.selectFrom("step_run_sets").select(["run_id", "format", "body"]).where("run_id", "in", runIds).orderBy("seq", "asc").execute();
+    return sets.flatMap((s) => decodeStepRunSet(s.run_id, Number(s.format), s.body));
+  }
+
   listStepRuns(runId: string): Promise<StepRunRecord[]> {
     return guard("listStepRuns", async () => {
-      const rows = await this.#db.selectFrom("step_runs").selectAll().where("run_id", "=", runId).execute();
-      return rows.map(fromStepRunRow).sort((a, b) => {
+      const own = (await this.#db.selectFrom("step_runs").selectAll().where("run_id", "=", runId).execute()).map(fromStepRunRow);
+      // A step with a row of its own was upserted after it went into a set: its row wins.
+      const byStep = new Map<string, StepRunRecord>();
+      for (const r of await this.#setRows([runId])) byStep.set(r.stepId, r);
+      for (const r of own) byStep.set(r.stepId, r);
+      return [...byStep.values()].sort((a, b) => {
         if (a.startedAt !== b.startedAt) {
           if (a.startedAt === null) return 1;
           if (b.startedAt === null) return -1;
@@ -256,6 +289,10 @@ class KyselyRunStore implements RunStore {
         for (const row of rows) {
           if (row.cache_key !== null) cacheKeys.add(row.cache_key);
           for (const d of Object.values(JSON.parse(row.outputs) as Record<string, string>)) digests.add(d);
+        }
+        for (const r of await this.#setRows(ids)) {
+          if (r.cacheKey !== null) cacheKeys.add(r.cacheKey);
+          for (const d of Object.values(r.outputs)) digests.add(d);
         }
       }
       return { cacheKeys, digests };

@@ -220,6 +220,24 @@ export function runStoreMigrations(dialect: RunStoreDialect): Record<string, Mig
         await db.schema.dropTable("schedule_fires").execute();
       },
     },
+    "0005_step_run_sets": {
+      async up(db: Kysely<any>): Promise<void> {
+        // Finished steps that never had a row of their own, many to a row (see kysely-run-store
+        // `appendFinishedStepRuns`): a cached 10,000-step run writes one row, not 10,000.
+        await db.schema
+          .createTable("step_run_sets")
+          .addColumn("seq", seqType, (c) => (dialect === "sqlite" ? c.primaryKey() : c.primaryKey().generatedByDefaultAsIdentity()))
+          .addColumn("run_id", "text", (c) => c.notNull())
+          .addColumn("format", "integer", (c) => c.notNull())
+          .addColumn("count", "integer", (c) => c.notNull())
+          .addColumn("body", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("step_run_sets_run_id").on("step_run_sets").column("run_id").execute();
+      },
+      async down(db: Kysely<any>): Promise<void> {
+        await db.schema.dropTable("step_run_sets").execute();
+      },
+    },
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import type { Insertable, Selectable } from "kysely";
 import { configure } from "safe-stable-stringify";
-import type { SerializedError } from "../../errors.ts";
+import { type SerializedError, SluiceError } from "../../errors.ts";
 import { canonicalJson } from "../../util/canonical-json.ts";
 import type { LogsTable, MetricsTable, RunsTable, StepRunsTable } from "./schema.ts";
 import type { LogLevel, LogLine, MetricPoint, RunRecord, RunStatus, StepRunRecord, StepStatus, Trigger } from "./types.ts";
@@ -139,6 +139,47 @@ export function fromStepRunRow(row: Selectable<StepRunsTable>): StepRunRecord {
     error: parseError(row.error),
     reason: row.reason,
   };
+}
+
+/** The `format` of step-run sets written now. */
+export const STEP_RUN_SET_FORMAT = 1;
+
+/**
+ * One run's finished step runs as a `step_run_sets` body (format 1): a JSON array with one
+ * array per step, `[stepId, stepName, status, cacheKey, inputs, outputs, executor, worker,
+ * attempts, startedAt, finishedAt, durationMs, error (JSON text or null), reason]`.
+ */
+export function encodeStepRunSet(rows: readonly StepRunRecord[]): string {
+  const tuples = new Array<unknown[]>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    tuples[i] = [r.stepId, r.stepName, r.status, r.cacheKey ?? null, r.inputs, r.outputs, r.executor, r.worker ?? null, r.attempts, r.startedAt ?? null, r.finishedAt ?? null, r.durationMs ?? null, errorJson(r.error), r.reason ?? null];
+  }
+  return JSON.stringify(tuples);
+}
+
+/** The step runs of a `step_run_sets` row; an unknown format is a store failure (a newer sluice wrote it). */
+export function decodeStepRunSet(runId: string, format: number, body: string): StepRunRecord[] {
+  if (format !== STEP_RUN_SET_FORMAT) {
+    throw new SluiceError("SLUICE_STORE_FAILED", `run store › step_run_sets: run "${runId}" has step runs in format ${format}, which this sluice cannot read. Upgrade sluice.`, { runId, format });
+  }
+  return (JSON.parse(body) as unknown[][]).map((t) => ({
+    runId,
+    stepId: t[0] as string,
+    stepName: t[1] as string,
+    status: t[2] as StepStatus,
+    cacheKey: t[3] as string | null,
+    inputs: t[4] as Record<string, string>,
+    outputs: t[5] as Record<string, string>,
+    executor: t[6] as string,
+    worker: t[7] as string | null,
+    attempts: t[8] as number,
+    startedAt: t[9] as number | null,
+    finishedAt: t[10] as number | null,
+    durationMs: t[11] as number | null,
+    error: parseError(t[12] as string | null),
+    reason: t[13] as string | null,
+  }));
 }
 
 /** Columns of a `metrics` insert, in the order `toMetricRow` lists them. */

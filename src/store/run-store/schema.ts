@@ -52,6 +52,18 @@ export interface StepRunsTable {
   reason: string | null;
 }
 
+/**
+ * Table `step_run_sets`: finished step runs that have no `step_runs` row, many to a row. `body`
+ * is JSON in format `format` (see rows.ts `encodeStepRunSet`).
+ */
+export interface StepRunSetsTable {
+  seq: Generated<IntColumn>;
+  run_id: string;
+  format: IntColumn;
+  count: IntColumn;
+  body: string;
+}
+
 /** Table `metrics`: append-only samples; `seq` keeps append order. */
 export interface MetricsTable {
   seq: Generated<IntColumn>;
@@ -79,6 +91,7 @@ export interface LogsTable {
 export interface RunStoreSchema {
   runs: RunsTable;
   step_runs: StepRunsTable;
+  step_run_sets: StepRunSetsTable;
   metrics: MetricsTable;
   logs: LogsTable;
   model_names: ModelNamesTable;

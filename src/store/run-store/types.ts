@@ -117,6 +117,12 @@ export interface RunStore {
   finishRun(id: string, status: RunStatus, finishedAt: number, error?: SerializedError | null): Promise<void>;
   /** Insert or update (primary key runId+stepId) many rows in one transaction; 10,000 rows well under 200 ms. */
   upsertStepRuns(rows: readonly StepRunRecord[]): Promise<void>;
+  /**
+   * Records step runs that have finished and have no row yet, compactly (many to a stored row),
+   * in one transaction. `listStepRuns` and `referencedBy` read them like upserted rows; a later
+   * `upsertStepRuns` of the same step wins. A fully cached 10,000-step run writes 3 rows this way, not 10,001.
+   */
+  appendFinishedStepRuns(rows: readonly StepRunRecord[]): Promise<void>;
   /** Appends metric samples, in one transaction. */
   appendMetrics(points: readonly MetricPoint[]): Promise<void>;
   /** Appends log lines, in one transaction. */

@@ -74,10 +74,10 @@ describe("SQLite stores sharing one file", () => {
     } finally {
       await stores.close();
     }
-    expect(tablesOf(file)).toEqual(expect.arrayContaining(["models", "model_names", "endpoints", "deployments", "runs"]));
+    expect(tablesOf(file)).toEqual(expect.arrayContaining(["models", "model_names", "endpoints", "deployments", "runs", "step_run_sets"]));
     const raw = new Database(file, { readonly: true });
     try {
-      expect(raw.prepare("select name from sluice_run_store_migration order by name").pluck().all()).toEqual(["0001_initial", "0002_models", "0003_service", "0004_schedules"]);
+      expect(raw.prepare("select name from sluice_run_store_migration order by name").pluck().all()).toEqual(["0001_initial", "0002_models", "0003_service", "0004_schedules", "0005_step_run_sets"]);
     } finally {
       raw.close();
     }

@@ -248,6 +248,40 @@ export function runStoreContract(name: string, makeTarget: () => Promise<RunStor
       expect(again.every((r) => r.attempts === 2)).toBe(true);
     });
 
+    it("appendFinishedStepRuns stores every field compactly and lists them with upserted rows, in order", async () => {
+      const failed = aStepRun({
+        stepId: "train[0]", status: "failed", cacheKey: digest(1), inputs: { features: digest(2) }, outputs: {}, executor: "thread",
+        worker: "worker-2", attempts: 3, startedAt: 30, finishedAt: 40, durationMs: 10, error: anError, reason: "cache miss",
+      });
+      const cached = aStepRun({ stepId: "load", status: "cached", cacheKey: digest(3), outputs: { rows: digest(4) }, startedAt: 10, finishedAt: 10, durationMs: 0, reason: "cache hit" });
+      const skipped = aStepRun({ stepId: "report", status: "skipped", reason: 'upstream "train[0]" failed' });
+      const running = aStepRun({ stepId: "eval", status: "running", startedAt: 20 });
+      await store.appendFinishedStepRuns([failed, cached]);
+      await store.upsertStepRuns([running]);
+      await store.appendFinishedStepRuns([skipped, aStepRun({ runId: "run-2", stepId: "load", status: "cached" })]);
+      await store.appendFinishedStepRuns([]);
+      expect(await store.listStepRuns("run-1")).toEqual([cached, running, failed, skipped]);
+      expect((await store.listStepRuns("run-2")).map((r) => r.stepId)).toEqual(["load"]);
+    });
+
+    it("an upserted row of a step wins over its row in a finished set", async () => {
+      await store.appendFinishedStepRuns([aStepRun({ stepId: "train", status: "cached", startedAt: 5 })]);
+      const rerun = aStepRun({ stepId: "train", status: "succeeded", attempts: 1, startedAt: 10, finishedAt: 20, durationMs: 10 });
+      await store.upsertStepRuns([rerun]);
+      expect(await store.listStepRuns("run-1")).toEqual([rerun]);
+    });
+
+    it("appends 12,000 finished step runs in one call and reads them all back; referencedBy sees them", async () => {
+      const rows = Array.from({ length: 12_000 }, (_, i) =>
+        aStepRun({ stepId: `s${String(i).padStart(5, "0")}`, status: "cached", cacheKey: `k${i}`, outputs: { out: digest(i) }, startedAt: i, finishedAt: i, durationMs: 0 }),
+      );
+      await store.appendFinishedStepRuns(rows);
+      expect(await store.listStepRuns("run-1")).toEqual(rows);
+      const refs = await store.referencedBy(["run-1"]);
+      expect(refs.cacheKeys.size).toBe(12_000);
+      expect(refs.digests.has(digest(11_999))).toBe(true);
+    });
+
     it("appends metrics and lists them in append order, per run and per step", async () => {
       const points: MetricPoint[] = [
         { runId: "run-1", stepId: "train", name: "loss", value: 0.75, step: 1, ts: 30 },
@@ -300,6 +334,7 @@ export function runStoreContract(name: string, makeTarget: () => Promise<RunStor
       const steps = (runId: string): StepRunRecord[] =>
         (["pending", "queued", "running", "succeeded", "cached", "failed"] as const).map((status) => aStepRun({ runId, stepId: status, status }));
       await store.upsertStepRuns([...steps("dead-running"), ...steps("alive-running"), ...steps("dead-finished")]);
+      await store.appendFinishedStepRuns([aStepRun({ runId: "dead-running", stepId: "in-a-set", status: "cached" })]);
       const asked: string[] = [];
       const isAlive = (host: string, pid: number): boolean => {
         asked.push(`${host}:${pid}`);
@@ -324,6 +359,7 @@ export function runStoreContract(name: string, makeTarget: () => Promise<RunStor
         succeeded: "succeeded",
         cached: "cached",
         failed: "failed",
+        "in-a-set": "cached",
       });
       expect(Object.values(await statusOf("alive-running"))).not.toContain("interrupted");
       expect(Object.values(await statusOf("dead-finished"))).not.toContain("interrupted");

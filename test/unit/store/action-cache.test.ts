@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { CacheKey } from "../../../src/hash/cache-key.ts";
+import { ActionCache, type ActionEntry } from "../../../src/store/action-cache.ts";
+import { GroupCommit, openCacheDb, type CacheDb } from "../../../src/store/cache-db.ts";
+import { LocalCas } from "../../../src/store/local-cas.ts";
+
+let root: string;
+let mine: CacheDb;
+let theirs: CacheDb;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "sluice-action-cache-"));
+  // Two connections to one cache database, as two processes have.
+  mine = openCacheDb(root);
+  theirs = openCacheDb(root);
+});
+
+afterEach(() => {
+  mine.close();
+  theirs.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const key = (n: number): CacheKey => `sha256:${n.toString(16).padStart(64, "0")}` as CacheKey;
+
+/** An entry of pipeline "p" whose one output is stored inline in `cas`. */
+function entry(cas: LocalCas, n: number): ActionEntry {
+  const out = cas.putBytes(Buffer.from(JSON.stringify(n)));
+  return { key: key(n), outputs: { out }, createdAt: n, record: {} as ActionEntry["record"], pipeline: "p", stepId: `s${n}`, runId: "r", durationMs: 1 };
+}
+
+describe("ActionCache.preload", () => {
+  it("reads nothing again while no other connection has written, and re-reads after one has", () => {
+    const cas = new LocalCas({ dir: root, db: mine });
+    const cache = new ActionCache(mine);
+    cache.put(entry(cas, 1));
+    cache.put(entry(cas, 2));
+    expect(cache.preload("p").size).toBe(2);
+    cache.put(entry(cas, 3));
+    // Nothing new in the database but this connection's writes, which the cache keeps: no query.
+    expect(cache.preload("p").size).toBe(0);
+    expect(cache.getLocal(key(3))?.outputs.out).toMatch(/^sha256:/);
+
+    // Another process prunes an entry: the next preload reads the table again and misses it.
+    theirs.prepare("DELETE FROM action_cache WHERE key = ?").run(key(1));
+    expect(cache.preload("p").size).toBe(2);
+    expect(cache.getLocal(key(1))).toBeUndefined();
+    expect(cache.getLocal(key(2))).toBeDefined();
+  });
+
+  it("forgets what it holds when a write batch is lost, so a lookup reads the database", () => {
+    const cas = new LocalCas({ dir: root, db: mine });
+    const cache = new ActionCache(mine);
+    const commits = new GroupCommit(mine);
+    commits.onLost(() => {
+      cache.forget();
+      cas.forget();
+    });
+    cache.preload("p");
+    const e = commits.run(() => entry(cas, 7));
+    commits.run(() => cache.put(e));
+    expect(cache.getLocal(key(7))).toBeDefined();
+    // What SQLite does by itself after some errors (disk full, I/O): the transaction is rolled back.
+    mine.exec("ROLLBACK");
+    commits.flush();
+    expect(cache.getLocal(key(7))).toBeUndefined();
+    expect(cas.localCheck(e.outputs.out!)).toBe("missing");
+  });
+});
