@@ -42,10 +42,27 @@ export function keyRecord(parts: {
   return { format: CACHE_FORMAT, step: parts.step, code: parts.code, version: parts.version ?? null, params: parts.params, inputs: parts.inputs, env };
 }
 
-/** The canonical JSON of a key record (what its key hashes), written field by field in sorted key order: the hot path of large runs. */
+/** The canonical JSON of a key record (what its key hashes), written in sorted key order around the two fields that differ per step instance. */
 export function keyRecordJson(record: KeyRecord): string {
+  const p = keyRecordJsonParts(record);
+  return p.head + canonicalJson(record.inputs) + p.middle + canonicalJson(record.params) + p.tail;
+}
+
+/** A key record's canonical JSON without its inputs and params: `head + inputs + middle + params + tail`. */
+export interface KeyRecordJsonParts {
+  readonly head: string;
+  readonly middle: string;
+  readonly tail: string;
+}
+
+/** The parts of `keyRecordJson(record)` around its inputs and params (sorted keys put them next to each other). */
+export function keyRecordJsonParts(record: KeyRecord): KeyRecordJsonParts {
   const r = record;
-  return `{"code":${JSON.stringify(r.code)},"env":${canonicalJson(r.env)},"format":${r.format},"inputs":${canonicalJson(r.inputs)},"params":${canonicalJson(r.params)},"step":${JSON.stringify(r.step)},"version":${r.version === null ? "null" : JSON.stringify(r.version)}}`;
+  return {
+    head: `{"code":${JSON.stringify(r.code)},"env":${canonicalJson(r.env)},"format":${r.format},"inputs":`,
+    middle: `,"params":`,
+    tail: `,"step":${JSON.stringify(r.step)},"version":${r.version === null ? "null" : JSON.stringify(r.version)}}`,
+  };
 }
 
 /** The cache key: sha256 over the canonical JSON of the record. */

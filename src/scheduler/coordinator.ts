@@ -194,7 +194,8 @@ export class RunCoordinator {
     try {
       for (const id of ids) {
         const node = plan.nodes.get(id) as StepNode | MapNode;
-        const remaining = plan.deps.get(id)!.filter((d) => plan.nodes.get(d)!.kind !== "source").length;
+        let remaining = 0;
+        for (const d of plan.deps.get(id)!) if (plan.nodes.get(d)!.kind !== "source") remaining++;
         const st: State = node.kind === "map"
           ? { isMap: true, node, remaining, phase: "pending", units: [], open: 0, startedAt: 0, outputs: null }
           : this.#unit(node, null, null, remaining);
@@ -515,7 +516,9 @@ export class RunCoordinator {
     u.outputs = outputs as Record<string, Digest>;
     u.phase = "cached";
     u.durationMs = 0;
-    this.#o.emit({ type: "step.cached", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key: u.key!, outputs: u.outputs, inputs: u.inputs, source, ...this.#mapId(u) });
+    this.#o.emit(u.map
+      ? { type: "step.cached", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key: u.key!, outputs: u.outputs, inputs: u.inputs, source, mapId: u.map.node.id }
+      : { type: "step.cached", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key: u.key!, outputs: u.outputs, inputs: u.inputs, source });
     this.#settled(u);
   }
 

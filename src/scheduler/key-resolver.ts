@@ -2,8 +2,8 @@ import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { SluiceError } from "../errors.ts";
 import type { Plan, StepNode } from "../graph/index.ts";
-import { keyRecord, keyRecordJson, type CacheKey, type KeyRecord } from "../hash/cache-key.ts";
-import { sha256 } from "../util/canonical-json.ts";
+import { keyRecord, keyRecordJsonParts, type CacheKey, type KeyRecord, type KeyRecordJsonParts } from "../hash/cache-key.ts";
+import { canonicalJson, sha256 } from "../util/canonical-json.ts";
 import type { CodeFiles } from "../hash/explain.ts";
 import type { ActionCache } from "../store/action-cache.ts";
 import type { CacheDb, GroupCommit } from "../store/cache-db.ts";
@@ -44,6 +44,8 @@ export class KeyResolver {
   readonly #s: CacheServices;
   readonly #pipeline: string;
   readonly #code = new Map<string, Digest>();
+  /** Per step definition: its key record without params and inputs, and that record's JSON around them. */
+  readonly #shared = new Map<StepNode["step"], { base: KeyRecord; json: KeyRecordJsonParts }>();
 
   constructor(services: CacheServices, pipeline: string) {
     this.#s = services;
@@ -95,9 +97,16 @@ export class KeyResolver {
 
   /** The key of a step instance whose inputs are digested. */
   keyFor(node: StepNode, inputs: Readonly<Record<string, Digest>>): { key: CacheKey; record: KeyRecord; recordJson: string } {
-    const record = keyRecord({ step: node.step.name, code: this.codeOf(node), version: node.step.version, params: node.params, inputs, env: node.step.env, envValues: this.#s.env });
+    // What every instance of a step shares in a run (code, env, version) is made once.
+    let shared = this.#shared.get(node.step);
+    if (!shared) {
+      const base = keyRecord({ step: node.step.name, code: this.codeOf(node), version: node.step.version, params: {}, inputs: {}, env: node.step.env, envValues: this.#s.env });
+      shared = { base, json: keyRecordJsonParts(base) };
+      this.#shared.set(node.step, shared);
+    }
+    const record: KeyRecord = { format: shared.base.format, step: shared.base.step, code: shared.base.code, version: shared.base.version, params: node.params, inputs, env: shared.base.env };
     // The canonical JSON hashed for the key is also what the action cache stores as the entry's manifest.
-    const recordJson = keyRecordJson(record);
+    const recordJson = shared.json.head + canonicalJson(inputs) + shared.json.middle + canonicalJson(node.params) + shared.json.tail;
     return { key: sha256(recordJson) as CacheKey, record, recordJson };
   }
 

@@ -11,6 +11,17 @@ export interface RunOwner {
   readonly codeDigest: string | null;
 }
 
+/** The recorder's state of one step. */
+interface Entry {
+  record: StepRunRecord;
+  /** Where the step is stored: not yet, in a finished set, or as a row of its own (upserted). */
+  written: "no" | "set" | "row";
+  /** `record` was handed to the store by reference and must not change. */
+  frozen: boolean;
+  /** In `#dirty`. */
+  dirty: boolean;
+}
+
 /** Statuses a step run never leaves. */
 const FINISHED: ReadonlySet<StepStatus> = new Set<StepStatus>(["cached", "succeeded", "failed", "skipped", "cancelled", "interrupted"]);
 
@@ -25,13 +36,9 @@ export class RunRecorder {
   readonly #flushMs: number;
   readonly #onError: (err: unknown) => void;
   readonly #names: ReadonlyMap<string, string>;
-  readonly #steps = new Map<string, StepRunRecord>();
-  readonly #dirty = new Set<string>();
-  /** Steps that have a `step_runs` row (upserted), and steps recorded in a finished set. */
-  readonly #upserted = new Set<string>();
-  readonly #inSet = new Set<string>();
-  /** Records handed to the store by reference: changed only through a copy. */
-  readonly #frozen = new WeakSet<StepRunRecord>();
+  readonly #steps = new Map<string, Entry>();
+  /** Entries changed since the last flush (each once: see `Entry.dirty`). */
+  #dirty: Entry[] = [];
   #logs: LogLine[] = [];
   #metrics: MetricPoint[] = [];
   #chain: Promise<void> = Promise.resolve();
@@ -56,19 +63,21 @@ export class RunRecorder {
   /** The step's record, marked to be written at the next flush (unless `write` is false: it rides along with its next change). */
   #step(e: Extract<RunEvent, { stepId: string | null }>, write = true): StepRunRecord {
     const id = e.stepId!;
-    let r = this.#steps.get(id);
-    if (!r) {
-      r = { runId: e.runId, stepId: id, stepName: this.#names.get(id) ?? id, status: "pending", cacheKey: null, inputs: {}, outputs: {}, executor: "inline", worker: null, attempts: 0, startedAt: null, finishedAt: null, durationMs: null, error: null, reason: null };
-      this.#steps.set(id, r);
-    } else if (this.#frozen.has(r)) {
-      r = { ...r };
-      this.#steps.set(id, r);
+    let entry = this.#steps.get(id);
+    if (!entry) {
+      const r: StepRunRecord = { runId: e.runId, stepId: id, stepName: this.#names.get(id) ?? id, status: "pending", cacheKey: null, inputs: {}, outputs: {}, executor: "inline", worker: null, attempts: 0, startedAt: null, finishedAt: null, durationMs: null, error: null, reason: null };
+      entry = { record: r, written: "no", frozen: false, dirty: false };
+      this.#steps.set(id, entry);
+    } else if (entry.frozen) {
+      entry.record = { ...entry.record };
+      entry.frozen = false;
     }
-    if (write) {
-      this.#dirty.add(id);
+    if (write && !entry.dirty) {
+      entry.dirty = true;
+      this.#dirty.push(entry);
       this.#scheduleFlush();
     }
-    return r;
+    return entry.record;
   }
 
   #on(e: RunEvent): void {
@@ -208,18 +217,20 @@ export class RunRecorder {
     // many steps); any other change is an upsert of the step's own row.
     const rows: StepRunRecord[] = [];
     const finished: StepRunRecord[] = [];
-    for (const id of this.#dirty) {
-      const r = this.#steps.get(id)!;
-      if (FINISHED.has(r.status) && !this.#upserted.has(id) && !this.#inSet.has(id)) {
-        this.#inSet.add(id);
-        this.#frozen.add(r);
+    for (const entry of this.#dirty) {
+      entry.dirty = false;
+      const r = entry.record;
+      if (entry.written === "no" && FINISHED.has(r.status)) {
+        // Handed over by reference: a later change copies it first (see #step).
+        entry.written = "set";
+        entry.frozen = true;
         finished.push(r);
       } else {
-        this.#upserted.add(id);
+        entry.written = "row";
         rows.push({ ...r });
       }
     }
-    this.#dirty.clear();
+    this.#dirty = [];
     const logs = this.#logs;
     const metrics = this.#metrics;
     this.#logs = [];

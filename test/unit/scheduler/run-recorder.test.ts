@@ -5,8 +5,10 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { RunRecorder } from "../../../src/scheduler/run-recorder.ts";
 import { createSqliteRunStore, type RunStore } from "../../../src/store/run-store/index.ts";
+import { decodeStepRunSet } from "../../../src/store/run-store/rows.ts";
+import type { Digest } from "../../../src/util/canonical-json.ts";
 
-const D = (n: number): string => `sha256:${n.toString(16).padStart(64, "0")}`;
+const D = (n: number): Digest => `sha256:${n.toString(16).padStart(64, "0")}` as Digest;
 const OWNER = { host: "h", pid: 1, trigger: "cli" as const, actor: "ada", codeDigest: null };
 
 let dir: string;
@@ -77,9 +79,9 @@ describe("RunRecorder", () => {
     await rec.drain();
     expect(tableRows()).toEqual({ own: 1, sets: 1 });
     const db = new Database(file, { readonly: true });
-    const body = (db.prepare("SELECT body FROM step_run_sets").get() as { body: string }).body;
+    const set = db.prepare("SELECT format, body FROM step_run_sets").get() as { format: number; body: string };
     db.close();
-    expect(JSON.parse(body)[0][2]).toBe("cached");
+    expect(decodeStepRunSet("r2", set.format, set.body).map((s) => s.status)).toEqual(["cached"]);
     expect((await store.listStepRuns("r2")).map((s) => [s.stepId, s.status, s.reason])).toEqual([["a", "cancelled", "test: a change after the set"]]);
   });
 });
