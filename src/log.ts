@@ -1,4 +1,5 @@
-import { pino, type Logger } from "pino";
+import { createRequire } from "node:module";
+import type { Logger, LoggerOptions } from "pino";
 
 /** The logger type passed down from the edge. */
 export type { Logger };
@@ -14,17 +15,93 @@ export type LogLevelName = (typeof LOG_LEVELS)[number];
  * loggers. JSON lines on stderr by default; tokens and secrets are redacted.
  */
 export function createLogger(opts: { level?: LogLevelName; destination?: NodeJS.WritableStream } = {}): Logger {
-  return pino(
-    {
-      level: opts.level ?? "warn",
-      base: { app: "sluice" },
-      redact: { paths: ["token", "*.token", "authorization", "*.authorization", "password", "*.password", "secret", "*.secret", "*.signingKey"], censor: "[redacted]" },
-    },
-    (opts.destination ?? process.stderr) as pino.DestinationStream,
-  );
+  return pinoOf()(pinoOptions(opts.level ?? "warn"), (opts.destination ?? process.stderr) as NodeJS.WritableStream & { write(s: string): boolean });
 }
 
-/** A logger that drops everything (library default when none is passed). */
+/** A logger that drops everything (a real pino logger: one that fastify accepts). */
 export function silentLogger(): Logger {
-  return pino({ level: "silent" });
+  return pinoOf()({ level: "silent" });
+}
+
+/**
+ * A logger for short commands (`sluice run`, `sluice show`…) and a workspace's default: it loads
+ * pino only when a line at an enabled level is written, so a command that logs nothing does not
+ * pay pino's ~15 ms of loading. It has the methods sluice's components call (error, warn,
+ * info, debug, child, isLevelEnabled); pass `createLogger` to servers (fastify needs all of pino).
+ */
+export function deferredLogger(opts: { level?: LogLevelName; destination?: NodeJS.WritableStream } = {}): Logger {
+  const level = opts.level ?? "warn";
+  let root: Logger | undefined;
+  const real = (): Logger => (root ??= createLogger(opts));
+  return new DeferredLogger(LEVEL_VALUES[level], real, []) as unknown as Logger;
+}
+
+const LEVEL_VALUES: Record<LogLevelName, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+
+type LogArgs = [unknown, ...unknown[]];
+
+class DeferredLogger {
+  readonly #min: number;
+  readonly #root: () => Logger;
+  readonly #bindings: ReadonlyArray<Record<string, unknown>>;
+  #real: Logger | undefined;
+
+  constructor(min: number, root: () => Logger, bindings: ReadonlyArray<Record<string, unknown>>) {
+    this.#min = min;
+    this.#root = root;
+    this.#bindings = bindings;
+  }
+
+  #logger(): Logger {
+    if (!this.#real) {
+      let l = this.#root();
+      for (const b of this.#bindings) l = l.child(b);
+      this.#real = l;
+    }
+    return this.#real;
+  }
+
+  isLevelEnabled(level: string): boolean {
+    return (LEVEL_VALUES[level as LogLevelName] ?? Infinity) >= this.#min;
+  }
+
+  child(bindings: Record<string, unknown>): DeferredLogger {
+    return new DeferredLogger(this.#min, this.#root, [...this.#bindings, bindings]);
+  }
+
+  fatal(...args: LogArgs): void {
+    if (this.#min <= 60) (this.#logger().fatal as (...a: LogArgs) => void)(...args);
+  }
+  error(...args: LogArgs): void {
+    if (this.#min <= 50) (this.#logger().error as (...a: LogArgs) => void)(...args);
+  }
+  warn(...args: LogArgs): void {
+    if (this.#min <= 40) (this.#logger().warn as (...a: LogArgs) => void)(...args);
+  }
+  info(...args: LogArgs): void {
+    if (this.#min <= 30) (this.#logger().info as (...a: LogArgs) => void)(...args);
+  }
+  debug(...args: LogArgs): void {
+    if (this.#min <= 20) (this.#logger().debug as (...a: LogArgs) => void)(...args);
+  }
+  trace(...args: LogArgs): void {
+    if (this.#min <= 10) (this.#logger().trace as (...a: LogArgs) => void)(...args);
+  }
+}
+
+function pinoOptions(level: LogLevelName): LoggerOptions {
+  return {
+    level,
+    base: { app: "sluice" },
+    redact: { paths: ["token", "*.token", "authorization", "*.authorization", "password", "*.password", "secret", "*.secret", "*.signingKey"], censor: "[redacted]" },
+  };
+}
+
+type PinoFactory = (opts: LoggerOptions, destination?: NodeJS.WritableStream & { write(s: string): boolean }) => Logger;
+
+let pinoFactory: PinoFactory | undefined;
+
+/** pino, loaded on first use (it is CommonJS). */
+function pinoOf(): PinoFactory {
+  return (pinoFactory ??= (createRequire(import.meta.url)("pino") as { pino: PinoFactory }).pino);
 }

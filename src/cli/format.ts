@@ -9,6 +9,17 @@ export function formatMs(ms: number | null | undefined): string {
   return `${m}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, "0")}s`;
 }
 
+/**
+ * 12,345: an integer with comma thousands separators (en-US), without Intl, whose first use
+ * costs ~8 ms of start-up in a short command.
+ */
+export function formatCount(n: number): string {
+  const digits = String(Math.abs(Math.trunc(n)));
+  let out = "";
+  for (let end = digits.length; end > 0; end -= 3) out = digits.slice(Math.max(0, end - 3), end) + (out ? "," + out : "");
+  return (n < 0 ? "-" : "") + out;
+}
+
 /** 1.2 MiB. */
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -1,5 +1,5 @@
 import type { RunEvent } from "../scheduler/index.ts";
-import { formatMs } from "./format.ts";
+import { formatCount, formatMs } from "./format.ts";
 import type { CliIo } from "./io.ts";
 
 const MAX_RUNNING_LINES = 8;
@@ -44,11 +44,11 @@ export class ProgressView {
         return;
       case "map.expanded":
         this.#total += e.count - 1;
-        this.#line(`  ⋔ map ${e.stepId}: ${e.count.toLocaleString("en-US")} instance${e.count === 1 ? "" : "s"}`);
+        this.#line(`  ⋔ map ${e.stepId}: ${formatCount(e.count)} instance${e.count === 1 ? "" : "s"}`);
         return;
       case "map.finished": {
         const c = e.counts;
-        const parts = [`${c.cached.toLocaleString("en-US")} cached`, `${c.succeeded.toLocaleString("en-US")} ran`];
+        const parts = [`${formatCount(c.cached)} cached`, `${formatCount(c.succeeded)} ran`];
         if (c.failed) parts.push(`${c.failed} failed`);
         if (c.skipped) parts.push(`${c.skipped} skipped`);
         if (c.cancelled) parts.push(`${c.cancelled} cancelled`);
@@ -100,7 +100,7 @@ export class ProgressView {
 
   #countsLine(now: number): string {
     const c = this.#counts;
-    const n = (x: number): string => x.toLocaleString("en-US");
+    const n = formatCount;
     const parts = [`${n(c.cached)} cached`, `${n(c.ran)} ran`];
     if (c.failed) parts.push(`${n(c.failed)} failed`);
     if (c.skipped) parts.push(`${n(c.skipped)} skipped`);

@@ -24,7 +24,7 @@ import { StatCache } from "../store/stat-cache.ts";
 import { sortableId } from "../util/sortable-id.ts";
 import { TsImporter } from "../util/ts-import.ts";
 import type { Digest } from "../util/canonical-json.ts";
-import { silentLogger, type Logger } from "../log.ts";
+import { deferredLogger, type Logger } from "../log.ts";
 
 /** A pipeline file found in `pipelines/`. */
 export interface PipelineInfo {
@@ -140,7 +140,7 @@ export class Workspace {
     // Run records and the registry: PostgreSQL for teams (SLUICE_DATABASE_URL), else SQLite in the cache.
     const stores = config.databaseUrl ? await createPostgresStores(config.databaseUrl) : await createSqliteStores(path.join(config.cacheDir, "runs.db"));
     const runs = stores.runs;
-    const ws = new Workspace(config, db, stores, opts.clock ?? Date.now, opts.logger ?? silentLogger());
+    const ws = new Workspace(config, db, stores, opts.clock ?? Date.now, opts.logger ?? deferredLogger({ level: "silent" }));
     const host = os.hostname();
     const interrupted = await runs.markInterrupted((h, pid) => h !== host || isProcessAlive(pid));
     if (interrupted.length > 0) ws.#log.warn({ runs: interrupted }, "runs left running by a dead process marked interrupted");

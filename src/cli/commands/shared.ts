@@ -1,12 +1,12 @@
 import { loadConfig, type ConfigFlags } from "../../config/index.ts";
-import { createLogger } from "../../log.ts";
+import { deferredLogger } from "../../log.ts";
 import { Workspace } from "../../workspace/index.ts";
 import type { CliIo } from "../io.ts";
 
 /** Opens the workspace named by `--workspace` (or the current folder). */
 export async function openWorkspace(workspace: string | undefined, flags: ConfigFlags = {}): Promise<Workspace> {
   const config = await loadConfig({ root: workspace, flags });
-  return Workspace.open(config, { logger: createLogger({ level: config.logLevel }) });
+  return Workspace.open(config, { logger: deferredLogger({ level: config.logLevel }) });
 }
 
 /** Runs `fn` with an open workspace and closes it afterwards. */

@@ -254,6 +254,9 @@ export async function migrateRunStore(db: Kysely<any>): Promise<void> {
     migrationTableName: RUN_STORE_MIGRATION_TABLE,
     migrationLockTableName: RUN_STORE_MIGRATION_LOCK_TABLE,
     ...(schema ? { migrationTableSchema: schema } : {}),
+    // Code-unit order: the names are ASCII. Kysely's default, localeCompare, costs every command
+    // ~8 ms of ICU start-up.
+    nameComparator: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
   });
   const migrate = async (): Promise<void> => {
     const { error, results } = await migrator.migrateToLatest();

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { formatCount } from "../../../src/cli/format.ts";
 import { ProgressView } from "../../../src/cli/progress.ts";
 import type { CliIo } from "../../../src/cli/io.ts";
 import type { RunEvent } from "../../../src/scheduler/index.ts";
@@ -53,5 +54,11 @@ describe("the progress view", () => {
     expect(frame.trimEnd().split("\n").length).toBeLessThanOrEqual(12);
     expect(frame).toContain("… and 492 more running");
     view.stop();
+  });
+});
+
+describe("formatCount", () => {
+  it("writes integers as en-US toLocaleString does, without Intl", () => {
+    for (const n of [0, 7, 999, 1000, 10_001, 999_999, 1_000_000, 123_456_789, -1, -1234, -1_000_000]) expect(formatCount(n)).toBe(n.toLocaleString("en-US"));
   });
 });
