@@ -435,8 +435,6 @@ export class RunCoordinator {
     u.inputs = this.#inputsOf(u);
     const k = this.#keys.keyFor(node, u.inputs);
     u.key = k.key;
-    u.record = k.record;
-    u.recordJson = k.recordJson;
     const force = this.#o.force;
     const forced = force === "all" || (force?.has(node.id) ?? false) || (u.map !== null && (force?.has?.(u.map.node.id) ?? false));
     const look: LookupResult = forced ? { hit: false, reason: "forced" } : this.#keys.lookup(node, k.key);
@@ -444,6 +442,9 @@ export class RunCoordinator {
       this.#cached(u, look.outputs, "cache");
       return;
     }
+    // Kept only for a step that may run (its entry's manifest): a run of 10,000 hits held 3 MB of them.
+    u.record = k.record;
+    u.recordJson = k.recordJson;
     if (look.warning) this.#log(u, "warn", look.warning);
     u.forced = forced;
     u.missedIn = this.#o.commits.batch;
@@ -668,8 +669,12 @@ export class RunCoordinator {
     if (node.cache !== false) {
       this.#o.actionCache.put({ key, outputs, record: u.record!, recordJson: u.recordJson, pipeline: this.#o.plan.name, stepId: node.id, runId, createdAt: clock(), durationMs: u.durationMs });
     }
+    u.record = null;
+    u.recordJson = "";
     const followers = this.#release(u, key);
-    emit({ type: "step.succeeded", runId, ts: clock(), stepId: node.id, key, outputs, durationMs: u.durationMs, attempt: u.attempt, ...this.#mapId(u) });
+    emit(u.map
+      ? { type: "step.succeeded", runId, ts: clock(), stepId: node.id, key, outputs, durationMs: u.durationMs, attempt: u.attempt, mapId: u.map.node.id }
+      : { type: "step.succeeded", runId, ts: clock(), stepId: node.id, key, outputs, durationMs: u.durationMs, attempt: u.attempt });
     this.#settled(u);
     for (const f of followers) this.#cached(f, outputs, "peer");
   }
