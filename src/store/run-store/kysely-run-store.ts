@@ -15,9 +15,6 @@ import {
   type MetricRow,
   STEP_RUN_COLUMNS,
   type StepRunRow,
-  STEP_RUN_SET_FORMAT,
-  decodeStepRunSet,
-  encodeStepRunSet,
   fromLogRow,
   fromMetricRow,
   fromRunRow,
@@ -28,6 +25,7 @@ import {
   toStepRunRow,
 } from "./rows.ts";
 import type { RunStoreSchema } from "./schema.ts";
+import { decodeStepRunSet, encodeStepRunSet, STEP_RUN_SET_FORMAT } from "./step-run-sets.ts";
 import type { ListRunsQuery, LogLine, MetricPoint, RunRecord, RunStatus, RunStore, StepRunRecord, StepStatus } from "./types.ts";
 
 /** Ids per `IN (…)` list. */

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { RunRecorder } from "../../../src/scheduler/run-recorder.ts";
 import { createSqliteRunStore, type RunStore } from "../../../src/store/run-store/index.ts";
-import { decodeStepRunSet } from "../../../src/store/run-store/rows.ts";
+import { decodeStepRunSet } from "../../../src/store/run-store/step-run-sets.ts";
 import type { Digest } from "../../../src/util/canonical-json.ts";
 
 const D = (n: number): Digest => `sha256:${n.toString(16).padStart(64, "0")}` as Digest;
