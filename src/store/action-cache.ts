@@ -82,11 +82,11 @@ export class ActionCache {
    * A second preload of the same pipeline reads nothing when no other connection has written
    * the database since (SQLite's `data_version`) and nothing was removed here: the entries in
    * memory are still exactly the stored ones, because every entry this process writes goes
-   * through `#record`, which keeps them. It returns no digests then (the CAS noted them already).
+   * through `#record`, which keeps them. It returns undefined then: nothing was read.
    */
-  preload(pipeline: string): Set<string> {
+  preload(pipeline: string): Set<string> | undefined {
     const version = this.#dataVersion.get() as number;
-    if (this.#preloaded && this.#preloadedFor?.pipeline === pipeline && this.#preloadedFor.version === version) return new Set();
+    if (this.#preloaded && this.#preloadedFor?.pipeline === pipeline && this.#preloadedFor.version === version) return undefined;
     const m = new Map<string, ActionHit>();
     const inline = new Set<string>();
     // Prepared on first use: the CAS owns (and creates) the cas_inline table. One pass: each row

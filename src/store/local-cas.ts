@@ -237,6 +237,7 @@ export class LocalCas {
     if (row) {
       if (sha256(row.bytes) === digest) return row.bytes;
       this.#deleteInline.run(digest);
+      this.#knownInline.delete(digest);
       throw corruptObject(digest, "table cas_inline", "deleted", sha256(row.bytes));
     }
     const path = this.#objectPath(digest);
@@ -346,6 +347,7 @@ export class LocalCas {
         const row = this.#getInline.get(o.digest);
         if (row && sha256(row.bytes) !== o.digest) {
           this.#deleteInline.run(o.digest);
+          this.#knownInline.delete(o.digest);
           corrupt.push(o.digest);
         }
       } else {
@@ -370,6 +372,11 @@ export class LocalCas {
   listObjects(): Array<{ digest: Digest; size: number; mtimeMs: number; inline: boolean }> {
     const inline = this.#listInline.all().map((r) => ({ digest: r.digest as Digest, size: r.size, mtimeMs: r.created_ms, inline: true }));
     return [...inline, ...listObjectFiles(this.#objectsDir).map((o) => ({ ...o, inline: false }))];
+  }
+
+  /** Forgets which inline objects were noted present (another process may have removed some). */
+  forgetPresent(): void {
+    this.#knownInline.clear();
   }
 
   /** Forgets which objects this process has seen or stored (after a lost write batch, or a removal). */

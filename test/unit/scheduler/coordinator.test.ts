@@ -1,4 +1,6 @@
+import Database from "better-sqlite3";
 import fs from "node:fs";
+import path from "node:path";
 import { threadId } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig, Workspace, type RunEvent } from "sluice";
@@ -173,6 +175,22 @@ describe("the run coordinator", () => {
     expect(events.at(-1)!.type).toBe("run.finished");
     const finals = events.filter((e) => ["step.cached", "step.succeeded", "step.failed", "step.skipped", "step.cancelled"].includes(e.type));
     expect(finals.map((e) => (e as { stepId: string }).stepId).sort()).toEqual(["left", "right", "seed"]);
+  });
+
+  it("in one process, a later run sees an output another process removed meanwhile, and reruns its step", async () => {
+    setup();
+    const w = await open();
+    const info = await w.load("twins");
+    const first = await w.run(info);
+    expect((await w.run(info)).steps.every((st) => st.status === "cached")).toBe(true);
+    // Another process prunes seed's output (a second connection to the same cache database).
+    const other = new Database(path.join(w.config.cacheDir, "cache.db"));
+    other.prepare("DELETE FROM cas_inline WHERE digest = ?").run(first.outputs.get("seed")!.n!);
+    other.close();
+    const before = counter().length;
+    const third = await w.run(info);
+    expect(byId(third.steps).seed).toBe("succeeded");
+    expect(counter().slice(before)).toContain("seed");
   });
 
   it("runs two instances with the same key once: the second takes the first's outputs", async () => {
