@@ -92,6 +92,8 @@ export class EndpointService {
   #updates: Promise<unknown> = Promise.resolve();
   readonly #shadows: ShadowMirror;
   #lastMissRefresh = Number.NEGATIVE_INFINITY;
+  /** The refresh `refreshShared` callers join until it starts reading. */
+  #queuedRefresh: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(opts: EndpointServiceOptions) {
@@ -118,21 +120,35 @@ export class EndpointService {
    * loaded keeps the endpoint on its previous table and is logged.
    */
   refresh(): Promise<void> {
-    return this.#serial(async () => {
-      const all = await this.#o.models.listDeployments();
-      const byEndpoint = new Map<string, Deployment[]>();
-      for (const d of all) byEndpoint.set(d.endpoint, [...(byEndpoint.get(d.endpoint) ?? []), d]);
-      for (const [endpoint, ds] of byEndpoint) {
-        if (this.#tables.get(endpoint)?.fingerprint === deploymentsFingerprint(ds)) continue;
-        try {
-          this.#swap(endpoint, await this.#build(endpoint, ds));
-        } catch (err) {
-          this.#log.error({ endpoint, err }, "endpoint not updated: a model failed to load");
-        }
+    return this.#serial(() => this.#readRegistry());
+  }
+
+  async #readRegistry(): Promise<void> {
+    const all = await this.#o.models.listDeployments();
+    const byEndpoint = new Map<string, Deployment[]>();
+    for (const d of all) byEndpoint.set(d.endpoint, [...(byEndpoint.get(d.endpoint) ?? []), d]);
+    for (const [endpoint, ds] of byEndpoint) {
+      if (this.#tables.get(endpoint)?.fingerprint === deploymentsFingerprint(ds)) continue;
+      try {
+        this.#swap(endpoint, await this.#build(endpoint, ds));
+      } catch (err) {
+        this.#log.error({ endpoint, err }, "endpoint not updated: a model failed to load");
       }
-      for (const endpoint of [...this.#tables.keys()]) if (!byEndpoint.has(endpoint)) this.#swap(endpoint, undefined);
-      await this.#collect();
-    });
+    }
+    for (const endpoint of [...this.#tables.keys()]) if (!byEndpoint.has(endpoint)) this.#swap(endpoint, undefined);
+    await this.#collect();
+  }
+
+  /**
+   * A refresh that reads the registry after this call, shared: callers that arrive before a queued
+   * refresh has started reading join it, so however many clients poll the endpoint list, at most
+   * one refresh runs and one waits.
+   */
+  refreshShared(): Promise<void> {
+    return (this.#queuedRefresh ??= this.#serial(async () => {
+      this.#queuedRefresh = undefined;
+      await this.#readRegistry();
+    }));
   }
 
   /** Runs table updates one at a time, so two changes never interleave. */

@@ -74,7 +74,7 @@ export function endpointRoutes(opts: EndpointRoutesOptions = {}): RouteGroup {
     const ScoreBody = Closed({ rows: Type.Array(Type.Unknown(), { minItems: 1, maxItems: maxRows, description: `1–${maxRows} rows: objects by column name, or arrays in the model's column order` }) });
 
     app.get("/endpoints", { onRequest: viewer, schema: { summary: "Model endpoints with their deployments, shares and stats", tags: ["endpoints"], security: BEARER } }, async () => {
-      await svc.refresh();
+      await svc.refreshShared();
       return svc.list();
     });
 

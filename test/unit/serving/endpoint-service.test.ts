@@ -202,6 +202,25 @@ describe("EndpointService with real onnxruntime-node sessions (iris logistic v1 
     expect(err.message).toContain('row 0, column "x": expected an array of 2 values');
   });
 
+  it("shares refreshes between listing callers: 20 at once read the registry once, and see a change made before they asked", async () => {
+    service = await open();
+    const models = sw.ws.models;
+    const list = models.listDeployments.bind(models);
+    let reads = 0;
+    // The real registry, counted: every refresh reads it once.
+    models.listDeployments = (endpoint?: string) => (reads++, list(endpoint));
+    try {
+      await deploy("irises", [{ deployment: "only", version: v2, trafficPercent: 100 }]);
+      await Promise.all(Array.from({ length: 20 }, () => service.refreshShared()));
+      expect(reads).toBe(1);
+      expect(service.list().map((e) => e.endpoint).sort()).toEqual(["flowers", "irises"]);
+      await service.refreshShared(); // a call after that refresh started reads again
+      expect(reads).toBe(2);
+    } finally {
+      models.listDeployments = list;
+    }
+  });
+
   it("answers SLUICE_ENDPOINT_NOT_FOUND for an unknown endpoint, and serves one deployed after start once asked for it", async () => {
     service = await open();
     expect(await rejection(service.score("later", [data.rows[0]!]))).toMatchObject({ code: "SLUICE_ENDPOINT_NOT_FOUND" });
