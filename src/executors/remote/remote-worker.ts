@@ -81,9 +81,6 @@ function fail(code: ErrorCode, message: string, details: Record<string, unknown>
   throw new UnrecoverableError(toFailedReason({ code, message, details }));
 }
 
-/** The job's lock while its inputs are read from the cache server (the read blocks the worker's loop, renewals included). */
-const FETCH_LOCK_MS = 2 * 60_000;
-
 /** How long, and for how many jobs at most, a cancellation for a job not running here is kept. */
 const EARLY_CANCEL_MS = 60_000;
 const EARLY_CANCEL_MAX = 10_000;
@@ -153,7 +150,7 @@ export class RemoteWorker {
       else this.#noteCancel(jobId);
     });
     await this.#sub.subscribe(cancelChannel(prefix, queue));
-    this.#worker = new Worker<RemoteJobData, RemoteJobResult>(queue, (job, token, signal) => this.#process(job, token, signal), {
+    this.#worker = new Worker<RemoteJobData, RemoteJobResult>(queue, (job, _token, signal) => this.#process(job, signal), {
       connection: this.#connection,
       prefix,
       concurrency: this.#o.concurrency ?? 1,
@@ -203,7 +200,7 @@ export class RemoteWorker {
     this.#log.info({ jobId }, "cancellation noted for a job not running here");
   }
 
-  async #process(job: Job<RemoteJobData, RemoteJobResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<RemoteJobResult> {
+  async #process(job: Job<RemoteJobData, RemoteJobResult>, signal: AbortSignal | undefined): Promise<RemoteJobResult> {
     const data = job.data;
     const cancelledEarly = job.id !== undefined && this.#cancelledEarly.delete(job.id);
     let lines: RemoteLine[] = [];
@@ -231,13 +228,12 @@ export class RemoteWorker {
       if (code !== data.code) {
         fail("SLUICE_WORKER_CODE_MISMATCH", `step "${data.stepId}" (${data.module} › ${data.step}): worker ${this.label} refuses it: its checkout ${this.#o.root} has code fingerprint ${code}, the coordinator ${data.coordinator} sent ${data.code}. Deploy the same commit to the worker and restart it.`, { step: data.stepId, module: data.module, workerCode: code, coordinatorCode: data.code, worker: this.label });
       }
-      // Inputs missing here come from the cache server, and that read blocks this thread (up to its
-      // timeouts): hold the job's lock past it first, or the queue would think the job stalled and
-      // give it to another worker while this one is still fetching.
+      // Inputs missing here come from the cache server, read without blocking this thread: its
+      // event loop keeps renewing the locks of this job and of the others it runs meanwhile.
       const missing = Object.entries(data.inputs).filter(([, input]) => this.#cas.localCheck(input.digest) !== "ok");
-      if (this.#remote && token !== undefined && missing.length > 0) await job.extendLock(token, FETCH_LOCK_MS);
+      const fetched = this.#remote && missing.length > 0 ? await this.#remote.fetchObjectsAsync(missing.map(([, input]) => input.digest), this.#cas) : undefined;
       for (const [port, input] of missing) {
-        if (this.#cas.check(input.digest) !== "ok") { // fetched from the cache server on a local miss, when there is one
+        if (!fetched?.has(input.digest) && this.#cas.localCheck(input.digest) !== "ok") {
           fail("SLUICE_REMOTE_UNAVAILABLE", `step "${data.stepId}" › input "${port}": worker ${this.label} cannot find object ${input.digest} in its cache ${this.#o.cacheDir}. Workers must share the coordinator's cache folder or its SLUICE_REMOTE_CACHE_URL.`, { step: data.stepId, field: port, digest: input.digest, worker: this.label });
         }
       }

@@ -36,6 +36,8 @@ export class CacheServerClient {
   readonly #waitMs: number;
   readonly #concurrency: number;
   readonly #uploads = new Map<number, (r: UploadReply) => void>();
+  /** Fetches made with `fetchAsync`, by request id, waiting for their replies. */
+  readonly #waiting = new Map<number, { names: readonly string[]; done: (r: FetchResult[]) => void }>();
   #nextId = 0;
   /** Why the worker thread is gone, once it is: every later request is answered `unavailable` at once. */
   #dead: string | undefined;
@@ -55,6 +57,10 @@ export class CacheServerClient {
       readOnly: opts.readOnly ?? false, flag: this.#flag, syncPort: port2,
     };
     this.#port = port1;
+    // Replies that no synchronous `fetch` took off the port arrive here: those of `fetchAsync`
+    // (late replies of requests that timed out are dropped).
+    this.#port.on("message", (m: FetchReply) => this.#route(m));
+    this.#port.unref();
     this.#worker = new Worker(WORKER_URL, { workerData: init, transferList: [port2] });
     this.#worker.on("message", (r: UploadReply) => {
       const done = this.#uploads.get(r.id);
@@ -62,9 +68,10 @@ export class CacheServerClient {
       done?.(r);
     });
     this.#worker.on("error", (err) => {
-      this.#dead = `cache client thread failed: ${err.message}`;
-      for (const [id, done] of this.#uploads) done({ id, status: "unavailable", reason: this.#dead });
+      const reason = (this.#dead = `cache client thread failed: ${err.message}`);
+      for (const [id, done] of this.#uploads) done({ id, status: "unavailable", reason });
       this.#uploads.clear();
+      for (const [id, w] of [...this.#waiting]) this.#settle(id, w.names.map(() => ({ status: "unavailable", reason })));
     });
     this.#worker.on("exit", () => (this.#dead ??= "cache client thread stopped"));
     this.#worker.unref();
@@ -87,7 +94,8 @@ export class CacheServerClient {
     for (;;) {
       for (let r = receiveMessageOnPort(this.#port); r; r = receiveMessageOnPort(this.#port)) {
         const m = r.message as FetchReply;
-        if (m.id === id) return [...m.results]; // else: the late reply of a request that timed out
+        if (m.id === id) return [...m.results];
+        this.#route(m);
       }
       const left = deadline - Date.now();
       if (left <= 0 || Atomics.wait(this.#flag, 0, seen, left) === "timed-out") {
@@ -95,6 +103,44 @@ export class CacheServerClient {
       }
       seen = Atomics.load(this.#flag, 0);
     }
+  }
+
+  /**
+   * Fetches artifacts by name like `fetch`, without blocking this thread: for callers on an event
+   * loop that must keep turning meanwhile (a `sluice worker` renewing the locks of its other jobs).
+   */
+  fetchAsync(names: readonly string[]): Promise<FetchResult[]> {
+    if (names.length === 0) return Promise.resolve([]);
+    const dead = this.#dead;
+    if (dead) return Promise.resolve(names.map(() => ({ status: "unavailable", reason: dead })));
+    const id = ++this.#nextId;
+    const waitMs = this.#waitMs * Math.ceil(names.length / this.#concurrency);
+    return new Promise<FetchResult[]>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#settle(id, names.map(() => ({ status: "unavailable", reason: `the cache client thread did not answer within ${waitMs} ms` })));
+      }, waitMs);
+      this.#waiting.set(id, {
+        names,
+        done: (results) => {
+          clearTimeout(timer);
+          resolve(results);
+        },
+      });
+      this.#port.ref(); // a fetch in flight keeps the process alive until it answers
+      this.#port.postMessage({ id, names });
+    });
+  }
+
+  #route(m: FetchReply): void {
+    this.#settle(m.id, [...m.results]);
+  }
+
+  #settle(id: number, results: FetchResult[]): void {
+    const w = this.#waiting.get(id);
+    if (!w) return;
+    this.#waiting.delete(id);
+    if (this.#waiting.size === 0) this.#port.unref();
+    w.done(results);
   }
 
   /** Uploads objects (each write-once), then the entry, if any, once every object is on the server. */

@@ -107,61 +107,110 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
   }
 
   fetchObjects(digests: readonly Digest[], cas: LocalCas): ReadonlySet<Digest> {
+    const { have, want } = this.#wanted(digests, cas);
+    if (want.length === 0 || this.#down) return have;
+    this.stats.fetchRounds++;
+    const results = this.#o.client.fetch(want.map(casName));
+    if (this.#isDown(results)) return have;
+    want.forEach((d, i) => this.#noteAdopted(d, this.#adopt(d, results[i]!, cas, (members) => this.fetchObjects(members, cas)), have));
+    return have;
+  }
+
+  /**
+   * `fetchObjects` without blocking this thread while the server answers (a folder's members
+   * too): for a `sluice worker`, whose event loop renews the locks of its other jobs meanwhile.
+   */
+  async fetchObjectsAsync(digests: readonly Digest[], cas: LocalCas): Promise<ReadonlySet<Digest>> {
+    const { have, want } = this.#wanted(digests, cas);
+    if (want.length === 0 || this.#down) return have;
+    this.stats.fetchRounds++;
+    const results = await this.#o.client.fetchAsync(want.map(casName));
+    if (this.#isDown(results)) return have;
+    for (let i = 0; i < want.length; i++) {
+      const d = want[i]!;
+      const checked = this.#check(d, results[i]!);
+      try {
+        const ok = checked !== undefined && this.#complete(d, checked.manifest, checked.manifest && (await this.fetchObjectsAsync(checked.manifest.entries.map((e) => e.digest), cas))) && this.#store(d, checked, cas);
+        this.#noteAdopted(d, ok, have);
+      } finally {
+        if (checked?.path !== undefined) rmSync(checked.path, { force: true });
+      }
+    }
+    return have;
+  }
+
+  /** The digests already here, and those to ask the server for (not missed there before in this run). */
+  #wanted(digests: readonly Digest[], cas: LocalCas): { have: Set<Digest>; want: Digest[] } {
     const have = new Set<Digest>();
     const want: Digest[] = [];
     for (const d of new Set(digests)) {
       if (cas.localCheck(d) === "ok") have.add(d);
       else if (!this.#missed.has(casName(d))) want.push(d);
     }
-    if (want.length === 0 || this.#down) return have;
-    this.stats.fetchRounds++;
-    const results = this.#o.client.fetch(want.map(casName));
+    return { have, want };
+  }
+
+  /** One answer `unavailable` makes the whole round a failure: the server is marked down for this run. */
+  #isDown(results: readonly FetchResult[]): boolean {
     const down = results.find((r) => r.status === "unavailable");
-    if (down) {
-      this.#markDown(down.reason);
-      return have;
-    }
-    want.forEach((d, i) => {
-      if (this.#adopt(d, results[i]!, cas)) have.add(d);
-      else if (!this.#down) this.#missed.add(casName(d));
-    });
-    return have;
+    if (down) this.#markDown(down.reason);
+    return down !== undefined;
+  }
+
+  #noteAdopted(d: Digest, ok: boolean, have: Set<Digest>): void {
+    if (ok) have.add(d);
+    else if (!this.#down) this.#missed.add(casName(d));
   }
 
   /** Verifies one fetched object and stores it locally (a folder only once all its members are). */
-  #adopt(digest: Digest, r: FetchResult, cas: LocalCas): boolean {
-    if (r.status !== "hit") return false;
-    const path = "path" in r ? r.path : undefined;
+  #adopt(digest: Digest, r: FetchResult, cas: LocalCas, fetchMembers: (members: Digest[]) => ReadonlySet<Digest>): boolean {
+    const checked = this.#check(digest, r);
     try {
-      // The worker hashed the bytes as they arrived; a spilled file that does not hold all of them is no copy of them.
-      const held = path === undefined ? r.size : statSync(path).size;
-      if (held !== r.size) {
-        this.#log.warn({ digest, expected: r.size, held }, "remote cache object was not written whole to the temp folder (disk full?): treated as a miss");
-        return false;
-      }
-      if (`sha256:${r.sha256}` !== digest) {
-        this.stats.corruptObjects++;
-        this.#log.warn({ digest, actual: `sha256:${r.sha256}`, artifact: casName(digest) }, "remote cache object does not match its digest: treated as a miss; remove the artifact from the server");
-        return false;
-      }
-      const bytes = path === undefined ? Buffer.from((r as { bytes: Uint8Array }).bytes) : undefined;
-      const manifest = bytes ? asManifest(bytes) : fileStartsLikeManifest(path!) ? parseDirManifest(readFileSync(path!)) : undefined;
-      if (manifest) {
-        const members = manifest.entries.map((e) => e.digest);
-        const got = this.fetchObjects(members, cas);
-        const missing = members.filter((m) => !got.has(m));
-        if (missing.length > 0) {
-          if (!this.#down) this.#log.warn({ digest, missing: missing.length, first: missing[0] }, "remote cache folder is incomplete: treated as a miss");
-          return false;
-        }
-      }
-      if (bytes) cas.putBytes(bytes);
-      else cas.adoptVerifiedFile(path!, digest); // consumes the file; the rmSync below finds nothing
-      this.stats.objectsFetched++;
-      return true;
+      return checked !== undefined && this.#complete(digest, checked.manifest, checked.manifest && fetchMembers(checked.manifest.entries.map((e) => e.digest))) && this.#store(digest, checked, cas);
     } finally {
-      if (path !== undefined) rmSync(path, { force: true });
+      if (checked?.path !== undefined) rmSync(checked.path, { force: true });
     }
+  }
+
+  /**
+   * A fetched object whose bytes are whole and match its digest, with its folder manifest if it is
+   * one; undefined (and a warning) otherwise. A spilled file is the caller's to remove.
+   */
+  #check(digest: Digest, r: FetchResult): { bytes?: Buffer; path?: string; manifest?: DirManifest } | undefined {
+    if (r.status !== "hit") return undefined;
+    const path = "path" in r ? r.path : undefined;
+    // The worker hashed the bytes as they arrived; a spilled file that does not hold all of them is no copy of them.
+    const held = path === undefined ? r.size : statSync(path).size;
+    if (held !== r.size) {
+      this.#log.warn({ digest, expected: r.size, held }, "remote cache object was not written whole to the temp folder (disk full?): treated as a miss");
+      if (path !== undefined) rmSync(path, { force: true });
+      return undefined;
+    }
+    if (`sha256:${r.sha256}` !== digest) {
+      this.stats.corruptObjects++;
+      this.#log.warn({ digest, actual: `sha256:${r.sha256}`, artifact: casName(digest) }, "remote cache object does not match its digest: treated as a miss; remove the artifact from the server");
+      if (path !== undefined) rmSync(path, { force: true });
+      return undefined;
+    }
+    const bytes = path === undefined ? Buffer.from((r as { bytes: Uint8Array }).bytes) : undefined;
+    const manifest = bytes ? asManifest(bytes) : fileStartsLikeManifest(path!) ? parseDirManifest(readFileSync(path!)) : undefined;
+    return { bytes, path, manifest };
+  }
+
+  /** A folder counts only once every member is stored here (`got`: the members fetched). */
+  #complete(digest: Digest, manifest: DirManifest | undefined, got: ReadonlySet<Digest> | undefined): boolean {
+    if (!manifest) return true;
+    const missing = manifest.entries.map((e) => e.digest).filter((m) => !got!.has(m));
+    if (missing.length === 0) return true;
+    if (!this.#down) this.#log.warn({ digest, missing: missing.length, first: missing[0] }, "remote cache folder is incomplete: treated as a miss");
+    return false;
+  }
+
+  #store(digest: Digest, checked: { bytes?: Buffer; path?: string }, cas: LocalCas): true {
+    if (checked.bytes) cas.putBytes(checked.bytes);
+    else cas.adoptVerifiedFile(checked.path!, digest); // consumes the file; the caller's rmSync finds nothing
+    this.stats.objectsFetched++;
+    return true;
   }
 
   fetchEntry(key: CacheKey): ActionEntry | undefined {
