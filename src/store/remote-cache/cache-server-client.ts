@@ -27,7 +27,7 @@ const WORKER_URL = import.meta.url.endsWith(".ts") ? new URL("./http-worker-entr
 /**
  * Talks `/v8/artifacts/:name` (GET, HEAD, PUT) to a cache server from a worker thread. `fetch` is
  * synchronous for the caller: the calling thread blocks until the worker has every body, because
- * the local stores it stands behind are synchronous. Uploads are asynchronous.
+ * the local stores it stands behind are synchronous. `fetchAsync` and uploads are asynchronous.
  */
 export class CacheServerClient {
   readonly #worker: Worker;
