@@ -70,22 +70,27 @@ class DeferredLogger {
   }
 
   fatal(...args: LogArgs): void {
-    if (this.#min <= 60) (this.#logger().fatal as (...a: LogArgs) => void)(...args);
+    this.#write("fatal", args);
   }
   error(...args: LogArgs): void {
-    if (this.#min <= 50) (this.#logger().error as (...a: LogArgs) => void)(...args);
+    this.#write("error", args);
   }
   warn(...args: LogArgs): void {
-    if (this.#min <= 40) (this.#logger().warn as (...a: LogArgs) => void)(...args);
+    this.#write("warn", args);
   }
   info(...args: LogArgs): void {
-    if (this.#min <= 30) (this.#logger().info as (...a: LogArgs) => void)(...args);
+    this.#write("info", args);
   }
   debug(...args: LogArgs): void {
-    if (this.#min <= 20) (this.#logger().debug as (...a: LogArgs) => void)(...args);
+    this.#write("debug", args);
   }
   trace(...args: LogArgs): void {
-    if (this.#min <= 10) (this.#logger().trace as (...a: LogArgs) => void)(...args);
+    this.#write("trace", args);
+  }
+
+  /** Writes through pino (made now if need be) when `level` is enabled. */
+  #write(level: Exclude<LogLevelName, "silent">, args: LogArgs): void {
+    if (LEVEL_VALUES[level] >= this.#min) (this.#logger()[level] as (...a: LogArgs) => void)(...args);
   }
 }
 

@@ -1,28 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useTwoConnections } from "../../helpers/two-connections.ts";
 import type { CacheKey } from "../../../src/hash/cache-key.ts";
 import { ActionCache, type ActionEntry } from "../../../src/store/action-cache.ts";
-import { GroupCommit, openCacheDb, type CacheDb } from "../../../src/store/cache-db.ts";
+import { GroupCommit } from "../../../src/store/cache-db.ts";
 import { LocalCas } from "../../../src/store/local-cas.ts";
 
-let root: string;
-let mine: CacheDb;
-let theirs: CacheDb;
-
-beforeEach(() => {
-  root = mkdtempSync(join(tmpdir(), "sluice-action-cache-"));
-  // Two connections to one cache database, as two processes have.
-  mine = openCacheDb(root);
-  theirs = openCacheDb(root);
-});
-
-afterEach(() => {
-  mine.close();
-  theirs.close();
-  rmSync(root, { recursive: true, force: true });
-});
+const db = useTwoConnections("sluice-action-cache-");
 
 const key = (n: number): CacheKey => `sha256:${n.toString(16).padStart(64, "0")}` as CacheKey;
 
@@ -34,8 +17,8 @@ function entry(cas: LocalCas, n: number): ActionEntry {
 
 describe("ActionCache.preload", () => {
   it("reads nothing again while no other connection has written, and re-reads after one has", () => {
-    const cas = new LocalCas({ dir: root, db: mine });
-    const cache = new ActionCache(mine);
+    const cas = new LocalCas({ dir: db.root, db: db.mine });
+    const cache = new ActionCache(db.mine);
     cache.put(entry(cas, 1));
     cache.put(entry(cas, 2));
     expect(cache.preload("p")?.size).toBe(2);
@@ -45,16 +28,16 @@ describe("ActionCache.preload", () => {
     expect(cache.getLocal(key(3))?.outputs.out).toMatch(/^sha256:/);
 
     // Another process prunes an entry: the next preload reads the table again and misses it.
-    theirs.prepare("DELETE FROM action_cache WHERE key = ?").run(key(1));
+    db.theirs.prepare("DELETE FROM action_cache WHERE key = ?").run(key(1));
     expect(cache.preload("p")?.size).toBe(2);
     expect(cache.getLocal(key(1))).toBeUndefined();
     expect(cache.getLocal(key(2))).toBeDefined();
   });
 
   it("forgets what it holds when a write batch is lost, so a lookup reads the database", () => {
-    const cas = new LocalCas({ dir: root, db: mine });
-    const cache = new ActionCache(mine);
-    const commits = new GroupCommit(mine);
+    const cas = new LocalCas({ dir: db.root, db: db.mine });
+    const cache = new ActionCache(db.mine);
+    const commits = new GroupCommit(db.mine);
     commits.onLost(() => {
       cache.forget();
       cas.forget();
@@ -64,7 +47,7 @@ describe("ActionCache.preload", () => {
     commits.run(() => cache.put(e));
     expect(cache.getLocal(key(7))).toBeDefined();
     // What SQLite does by itself after some errors (disk full, I/O): the transaction is rolled back.
-    mine.exec("ROLLBACK");
+    db.mine.exec("ROLLBACK");
     commits.flush();
     expect(cache.getLocal(key(7))).toBeUndefined();
     expect(cas.localCheck(e.outputs.out!)).toBe("missing");

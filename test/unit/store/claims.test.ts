@@ -1,42 +1,25 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { GroupCommit, openCacheDb, type CacheDb } from "../../../src/store/cache-db.ts";
+import { describe, expect, it } from "vitest";
+import { useTwoConnections } from "../../helpers/two-connections.ts";
+import { GroupCommit } from "../../../src/store/cache-db.ts";
 import { Claims } from "../../../src/store/claims.ts";
 
 const KEY = "sha256:" + "ab".repeat(32);
 
 const KEY2 = "sha256:" + "cd".repeat(32);
 
-let root: string;
-let mine: CacheDb;
-let theirs: CacheDb;
-
-beforeEach(() => {
-  root = mkdtempSync(join(tmpdir(), "sluice-claims-"));
-  // Two connections to one cache database, as two processes have.
-  mine = openCacheDb(root);
-  theirs = openCacheDb(root);
-});
-
-afterEach(() => {
-  mine.close();
-  theirs.close();
-  rmSync(root, { recursive: true, force: true });
-});
+const db = useTwoConnections("sluice-claims-");
 
 /** The claim rows other processes can see. */
 function rows(): unknown[] {
-  return theirs.prepare("SELECT key, run_id, pid FROM claims ORDER BY key").all();
+  return db.theirs.prepare("SELECT key, run_id, pid FROM claims ORDER BY key").all();
 }
 
 /** Claims of this process (pid 1) and of a live other process (pid 2). */
 function pair(): { a: Claims; b: Claims; commits: GroupCommit } {
   const alive = (): boolean => true;
-  const a = new Claims(mine, "run-a", { host: "h", pid: 1, isAlive: alive });
-  const b = new Claims(theirs, "run-b", { host: "h", pid: 2, isAlive: alive });
-  const commits = new GroupCommit(mine);
+  const a = new Claims(db.mine, "run-a", { host: "h", pid: 1, isAlive: alive });
+  const b = new Claims(db.theirs, "run-b", { host: "h", pid: 2, isAlive: alive });
+  const commits = new GroupCommit(db.mine);
   a.bindBatches(commits);
   return { a, b, commits };
 }
@@ -51,7 +34,7 @@ describe("Claims with releases at the end of a write batch", () => {
     expect(b.tryAcquire(KEY)).toMatchObject({ runId: "run-a", pid: 1 });
     commits.run(() => a.releaseLater(KEY));
     // Still claimed in the database: the release waits for the batch's commit.
-    expect(mine.prepare("SELECT run_id FROM claims WHERE key = ?").get(KEY)).toEqual({ run_id: "run-a" });
+    expect(db.mine.prepare("SELECT run_id FROM claims WHERE key = ?").get(KEY)).toEqual({ run_id: "run-a" });
     commits.flush();
     expect(b.tryAcquire(KEY)).toBeUndefined();
   });
@@ -113,14 +96,14 @@ describe("Claims held in memory inside a write batch", () => {
       expect(a.tryAcquire(KEY)).toMatchObject({ runId: "run-b", pid: 2 });
       expect(a.tryAcquire(KEY2)).toBeUndefined();
       // Written at once, not at the commit: the batch could not rule out the other process.
-      expect(mine.prepare("SELECT run_id FROM claims WHERE key = ?").get(KEY2)).toEqual({ run_id: "run-a" });
+      expect(db.mine.prepare("SELECT run_id FROM claims WHERE key = ?").get(KEY2)).toEqual({ run_id: "run-a" });
     });
     commits.flush();
   });
 
   it("shows a run's in-memory claim to another run of the same process", () => {
     const { a, commits } = pair();
-    const sibling = new Claims(mine, "run-c", { host: "h", pid: 1, isAlive: () => true });
+    const sibling = new Claims(db.mine, "run-c", { host: "h", pid: 1, isAlive: () => true });
     sibling.bindBatches(commits);
     commits.run(() => {
       expect(a.tryAcquire(KEY)).toBeUndefined();
