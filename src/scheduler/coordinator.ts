@@ -63,6 +63,8 @@ export interface RunSummary {
 type Phase = "pending" | "ready" | "waiting" | "dispatch" | "running" | "retrying" | StepOutcome;
 /** Spread into the events of a unit that is not a map instance (one shared object, not one per event). */
 const NO_MAP: { mapId?: string } = Object.freeze({});
+/** No followers (shared: most keys have none). */
+const NO_UNITS: readonly Unit[] = Object.freeze([]);
 const TERMINAL = new Set<Phase>(["cached", "succeeded", "failed", "skipped", "cancelled"]);
 
 interface Unit {
@@ -173,7 +175,7 @@ export class RunCoordinator {
       runId: opts.runId, pipeline: opts.plan.name, emit: opts.emit, clock: opts.clock, models: opts.models,
       workerChanged: (u, worker) => {
         // Same attempt, same start time: only the worker is new (the record keeps its start time).
-        if (u.phase === "running") opts.emit({ type: "step.started", runId: opts.runId, ts: u.startedAt, stepId: u.node.id, key: u.key!, executor: u.node.executor, attempt: u.attempt, worker, inputs: u.inputs, ...this.#mapId(u) });
+        if (u.phase === "running") opts.emit({ type: "step.started", runId: opts.runId, ts: u.startedAt, stepId: u.node.id, key: u.key!, executor: u.node.executor, attempt: u.attempt, worker, inputs: u.inputs, mapId: u.map?.node.id });
       },
     };
     // A step that ignores its signal still ends for the run when the run is cancelled.
@@ -498,9 +500,10 @@ export class RunCoordinator {
   }
 
   /** Stops `u` leading its key in this run; returns the units that waited on it. */
-  #handOver(u: Unit, key: string): Unit[] {
+  #handOver(u: Unit, key: string): readonly Unit[] {
     if (this.#inflight.get(key) === u) this.#inflight.delete(key);
-    const followers = this.#followers.get(key) ?? [];
+    const followers = this.#followers.get(key);
+    if (!followers) return NO_UNITS;
     this.#followers.delete(key);
     return followers;
   }
@@ -509,7 +512,7 @@ export class RunCoordinator {
     if (u.element) this.#o.cas.putBytes(u.element.bytes);
     u.phase = "dispatch";
     this.#dispatchQ.push(u.node.executor, u);
-    this.#o.emit({ type: "step.queued", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key: u.key!, executor: u.node.executor, reason, ...this.#mapId(u) });
+    this.#o.emit({ type: "step.queued", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key: u.key!, executor: u.node.executor, reason, mapId: u.map?.node.id });
   }
 
   #cached(u: Unit, outputs: Readonly<Record<string, Digest>>, source: "cache" | "peer"): void {
@@ -517,9 +520,7 @@ export class RunCoordinator {
     u.outputs = outputs as Record<string, Digest>;
     u.phase = "cached";
     u.durationMs = 0;
-    this.#o.emit(u.map
-      ? { type: "step.cached", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key: u.key!, outputs: u.outputs, inputs: u.inputs, source, mapId: u.map.node.id }
-      : { type: "step.cached", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key: u.key!, outputs: u.outputs, inputs: u.inputs, source });
+    this.#o.emit({ type: "step.cached", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, key: u.key!, outputs: u.outputs, inputs: u.inputs, source, mapId: u.map?.node.id });
     this.#settled(u);
   }
 
@@ -569,7 +570,7 @@ export class RunCoordinator {
     u.phase = "running";
     u.attempt += 1;
     u.startedAt = clock();
-    emit({ type: "step.started", runId, ts: u.startedAt, stepId: node.id, key: u.key!, executor: ex.kind, attempt: u.attempt, worker: ex.worker, inputs: u.inputs, ...this.#mapId(u) });
+    emit({ type: "step.started", runId, ts: u.startedAt, stepId: node.id, key: u.key!, executor: ex.kind, attempt: u.attempt, worker: ex.worker, inputs: u.inputs, mapId: u.map?.node.id });
     const inputs: Record<string, ResolvedInput> = {};
     for (const port in node.inputs) {
       const src = node.inputs[port]!;
@@ -642,7 +643,7 @@ export class RunCoordinator {
       if (shouldRetry(node.policy.retries, u.attempt, error)) {
         const delayMs = backoffMs(node.policy.retries!, u.attempt, this.#o.random);
         u.phase = "retrying";
-        emit({ type: "step.retrying", runId, ts: clock(), stepId: node.id, key, error, attempt: u.attempt, delayMs, ...this.#mapId(u) });
+        emit({ type: "step.retrying", runId, ts: clock(), stepId: node.id, key, error, attempt: u.attempt, delayMs, mapId: u.map?.node.id });
         this.#retrying.add(u);
         u.timer = setTimeout(() => {
           this.#retrying.delete(u);
@@ -655,7 +656,7 @@ export class RunCoordinator {
       this.#release(u, key);
       u.phase = "failed";
       this.#noteFailure(node.id, error);
-      emit({ type: "step.failed", runId, ts: clock(), stepId: node.id, key, error, durationMs: u.durationMs, attempt: u.attempt, ...this.#mapId(u) });
+      emit({ type: "step.failed", runId, ts: clock(), stepId: node.id, key, error, durationMs: u.durationMs, attempt: u.attempt, mapId: u.map?.node.id });
       this.#settled(u);
       return;
     }
@@ -672,21 +673,19 @@ export class RunCoordinator {
     u.record = null;
     u.recordJson = "";
     const followers = this.#release(u, key);
-    emit(u.map
-      ? { type: "step.succeeded", runId, ts: clock(), stepId: node.id, key, outputs, durationMs: u.durationMs, attempt: u.attempt, mapId: u.map.node.id }
-      : { type: "step.succeeded", runId, ts: clock(), stepId: node.id, key, outputs, durationMs: u.durationMs, attempt: u.attempt });
+    emit({ type: "step.succeeded", runId, ts: clock(), stepId: node.id, key, outputs, durationMs: u.durationMs, attempt: u.attempt, mapId: u.map?.node.id });
     this.#settled(u);
     for (const f of followers) this.#cached(f, outputs, "peer");
   }
 
   /** Gives up a unit's claim (in the open batch); in-run followers of a failed leader go back to the ready queue. */
-  #release(u: Unit, key: string): Unit[] {
+  #release(u: Unit, key: string): readonly Unit[] {
     if (u.claimed) this.#o.claims.releaseLater(key);
     u.claimed = false;
     const followers = this.#handOver(u, key);
     if (u.phase !== "succeeded") {
       for (const f of followers) this.#ready.push(f);
-      return [];
+      return NO_UNITS;
     }
     return followers;
   }
