@@ -101,6 +101,17 @@ function mergeUnionIssues(errors: readonly ErrorObject[], root: unknown): ParamI
 }
 
 /**
+ * A shallow copy of an object's own enumerable properties, made by assignment: the plan freezes
+ * params, and V8 freezes a copy made with `{ ...o }` 3–8× slower than one made this way (and
+ * makes such a copy no faster).
+ */
+function shallowCopy(o: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o)) out[k] = (o as Record<string, unknown>)[k];
+  return out;
+}
+
+/**
  * Validates params against a TypeBox object schema, filling defaults. Returns a fresh object
  * (the input is not mutated) or every issue found.
  */
@@ -111,7 +122,7 @@ export function validateParams(schema: TObject, raw: unknown): { ok: true; value
   const validate = validatorFor(schema);
   // Only defaults make ajv write into the value: without any, a shallow copy keeps the caller's
   // object untouched (planning 10,000 steps spent ~10% of its time deep-copying params).
-  const value = (hasDefaults(schema) ? structuredClone(raw ?? {}) : typeof raw === "object" && raw !== null && !Array.isArray(raw) ? { ...raw } : (raw ?? {})) as Record<string, unknown>;
+  const value = (hasDefaults(schema) ? structuredClone(raw ?? {}) : typeof raw === "object" && raw !== null && !Array.isArray(raw) ? shallowCopy(raw) : (raw ?? {})) as Record<string, unknown>;
   if (validate(value)) return { ok: true, value };
   return { ok: false, issues: mergeUnionIssues(validate.errors ?? [], value) };
 }
