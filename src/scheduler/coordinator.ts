@@ -61,8 +61,6 @@ export interface RunSummary {
 }
 
 type Phase = "pending" | "ready" | "waiting" | "dispatch" | "running" | "retrying" | StepOutcome;
-/** Spread into the events of a unit that is not a map instance (one shared object, not one per event). */
-const NO_MAP: { mapId?: string } = Object.freeze({});
 /** No followers (shared: most keys have none). */
 const NO_UNITS: readonly Unit[] = Object.freeze([]);
 const TERMINAL = new Set<Phase>(["cached", "succeeded", "failed", "skipped", "cancelled"]);
@@ -295,19 +293,15 @@ export class RunCoordinator {
     }
   }
 
-  #mapId(u: Unit): { mapId?: string } {
-    return u.map ? { mapId: u.map.node.id } : NO_MAP;
-  }
-
   /** Puts a unit or map in a final phase, emits it, and moves the graph on. */
   #terminal(s: State, phase: StepOutcome, reason: string): void {
     if (TERMINAL.has(s.phase)) return;
     s.phase = phase;
     const { runId, clock, emit } = this.#o;
     const stepId = s.node.id;
-    const extra = s.isMap ? {} : this.#mapId(s);
-    if (phase === "skipped") emit({ type: "step.skipped", runId, ts: clock(), stepId, reason, ...extra });
-    else if (phase === "cancelled") emit({ type: "step.cancelled", runId, ts: clock(), stepId, reason, ...extra });
+    const mapId = s.isMap ? undefined : s.map?.node.id;
+    if (phase === "skipped") emit({ type: "step.skipped", runId, ts: clock(), stepId, reason, mapId });
+    else if (phase === "cancelled") emit({ type: "step.cancelled", runId, ts: clock(), stepId, reason, mapId });
     this.#settled(s);
   }
 

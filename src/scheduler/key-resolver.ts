@@ -54,13 +54,9 @@ export class KeyResolver {
 
   /** Fingerprints every step module of the plan (before any step runs) and records the manifests. */
   fingerprintAll(plan: Plan): void {
+    // Undefined when nothing was read: the entries and the CAS's notes from the last read still hold.
     const inline = this.#s.actionCache.preload(plan.name);
-    if (inline) {
-      // Read again: another process may have written (or pruned) since, so what this process
-      // noted as present is noted afresh.
-      this.#s.cas.forgetPresent();
-      this.#s.cas.rememberInline(inline);
-    }
+    if (inline) this.#s.cas.notePresentInline(inline);
     const manifests: Array<[Digest, CodeFiles]> = [];
     for (const node of plan.nodes.values()) {
       if (node.kind === "source" || this.#code.has(node.step.moduleUrl)) continue;

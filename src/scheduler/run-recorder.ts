@@ -14,8 +14,8 @@ export interface RunOwner {
 /** The recorder's state of one step. */
 interface Entry {
   record: StepRunRecord;
-  /** Where the step is stored: not yet, in a finished set, or as a row of its own (upserted). */
-  written: "no" | "set" | "row";
+  /** Handed to the store at least once (in a finished set, or as a row of its own). */
+  written: boolean;
   /** `record` was handed to the store by reference and must not change. */
   frozen: boolean;
   /** In `#dirty`. */
@@ -66,7 +66,7 @@ export class RunRecorder {
     let entry = this.#steps.get(id);
     if (!entry) {
       const r: StepRunRecord = { runId: e.runId, stepId: id, stepName: this.#names.get(id) ?? id, status: "pending", cacheKey: null, inputs: {}, outputs: {}, executor: "inline", worker: null, attempts: 0, startedAt: null, finishedAt: null, durationMs: null, error: null, reason: null };
-      entry = { record: r, written: "no", frozen: false, dirty: false };
+      entry = { record: r, written: false, frozen: false, dirty: false };
       this.#steps.set(id, entry);
     } else if (entry.frozen) {
       entry.record = { ...entry.record };
@@ -220,15 +220,14 @@ export class RunRecorder {
     for (const entry of this.#dirty) {
       entry.dirty = false;
       const r = entry.record;
-      if (entry.written === "no" && FINISHED.has(r.status)) {
+      if (!entry.written && FINISHED.has(r.status)) {
         // Handed over by reference: a later change copies it first (see #step).
-        entry.written = "set";
         entry.frozen = true;
         finished.push(r);
       } else {
-        entry.written = "row";
         rows.push({ ...r });
       }
+      entry.written = true;
     }
     this.#dirty = [];
     const logs = this.#logs;

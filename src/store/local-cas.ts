@@ -66,7 +66,7 @@ export class LocalCas {
   /** Small objects this process stored itself, hashed as they went in: read back without a query. */
   readonly #recent = new Map<string, Buffer>();
   #recentBytes = 0;
-  /** Inline objects this process stored or has seen present in bulk (see `rememberInline`). */
+  /** Inline objects this process stored or has seen present in bulk (see `notePresentInline`). */
   readonly #knownInline = new Set<string>();
   readonly #deleteInline: Database.Statement<[string]>;
   readonly #listInline: Database.Statement<[], { digest: string; size: number; created_ms: number }>;
@@ -201,11 +201,12 @@ export class LocalCas {
   }
 
   /**
-   * Notes inline objects found present by one bulk query (a run's preload), so cache hits skip a
-   * lookup each. Inline objects live in the same database as the entries that name them and are
-   * removed only by prune; a stale note shows up as a missing object on read, never a wrong one.
+   * Replaces the notes of present inline objects with those one bulk query (a run's preload) just
+   * found, so cache hits skip a lookup each. Older notes go: another process may have removed
+   * those objects since (prune). A stale note shows up as a missing object on read, never a wrong one.
    */
-  rememberInline(digests: Iterable<string>): void {
+  notePresentInline(digests: Iterable<string>): void {
+    this.#knownInline.clear();
     for (const d of digests) this.#knownInline.add(d);
   }
 
@@ -372,11 +373,6 @@ export class LocalCas {
   listObjects(): Array<{ digest: Digest; size: number; mtimeMs: number; inline: boolean }> {
     const inline = this.#listInline.all().map((r) => ({ digest: r.digest as Digest, size: r.size, mtimeMs: r.created_ms, inline: true }));
     return [...inline, ...listObjectFiles(this.#objectsDir).map((o) => ({ ...o, inline: false }))];
-  }
-
-  /** Forgets which inline objects were noted present (another process may have removed some). */
-  forgetPresent(): void {
-    this.#knownInline.clear();
   }
 
   /** Forgets which objects this process has seen or stored (after a lost write batch, or a removal). */

@@ -231,9 +231,10 @@ export class RemoteWorker {
       // Inputs missing here come from the cache server, read without blocking this thread: its
       // event loop keeps renewing the locks of this job and of the others it runs meanwhile.
       const missing = Object.entries(data.inputs).filter(([, input]) => this.#cas.localCheck(input.digest) !== "ok");
-      const fetched = this.#remote && missing.length > 0 ? await this.#remote.fetchObjectsAsync(missing.map(([, input]) => input.digest), this.#cas) : undefined;
+      // The set holds every digest now stored here (fetched, or found present after all).
+      const here = this.#remote && missing.length > 0 ? await this.#remote.fetchObjectsAsync(missing.map(([, input]) => input.digest), this.#cas) : undefined;
       for (const [port, input] of missing) {
-        if (!fetched?.has(input.digest) && this.#cas.localCheck(input.digest) !== "ok") {
+        if (!here?.has(input.digest)) {
           fail("SLUICE_REMOTE_UNAVAILABLE", `step "${data.stepId}" › input "${port}": worker ${this.label} cannot find object ${input.digest} in its cache ${this.#o.cacheDir}. Workers must share the coordinator's cache folder or its SLUICE_REMOTE_CACHE_URL.`, { step: data.stepId, field: port, digest: input.digest, worker: this.label });
         }
       }

@@ -47,6 +47,11 @@ export interface RemoteCacheStats {
 }
 
 const casName = (d: Digest): string => `cas-${digestHex(d)}`;
+
+/** Removes the temp file a fetched body was streamed to, if any (adopting it moved it already). */
+function removeSpilled(r: FetchResult): void {
+  if ("path" in r) rmSync(r.path, { force: true });
+}
 const acName = (k: CacheKey): string => `ac-${digestHex(k)}`;
 const MANIFEST_HEAD = '{"entries":[';
 
@@ -112,7 +117,7 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
     this.stats.fetchRounds++;
     const results = this.#o.client.fetch(want.map(casName));
     if (this.#isDown(results)) return have;
-    want.forEach((d, i) => this.#noteAdopted(d, this.#adopt(d, results[i]!, cas, (members) => this.fetchObjects(members, cas)), have));
+    want.forEach((d, i) => this.#noteAdopted(d, this.#adopt(d, results[i]!, cas), have));
     return have;
   }
 
@@ -128,12 +133,13 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
     if (this.#isDown(results)) return have;
     for (let i = 0; i < want.length; i++) {
       const d = want[i]!;
-      const checked = this.#check(d, results[i]!);
+      const r = results[i]!;
+      const checked = this.#check(d, r);
       try {
         const ok = checked !== undefined && this.#complete(d, checked.manifest, checked.manifest && (await this.fetchObjectsAsync(checked.manifest.entries.map((e) => e.digest), cas))) && this.#store(d, checked, cas);
         this.#noteAdopted(d, ok, have);
       } finally {
-        if (checked?.path !== undefined) rmSync(checked.path, { force: true });
+        removeSpilled(r);
       }
     }
     return have;
@@ -163,18 +169,18 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
   }
 
   /** Verifies one fetched object and stores it locally (a folder only once all its members are). */
-  #adopt(digest: Digest, r: FetchResult, cas: LocalCas, fetchMembers: (members: Digest[]) => ReadonlySet<Digest>): boolean {
+  #adopt(digest: Digest, r: FetchResult, cas: LocalCas): boolean {
     const checked = this.#check(digest, r);
     try {
-      return checked !== undefined && this.#complete(digest, checked.manifest, checked.manifest && fetchMembers(checked.manifest.entries.map((e) => e.digest))) && this.#store(digest, checked, cas);
+      return checked !== undefined && this.#complete(digest, checked.manifest, checked.manifest && this.fetchObjects(checked.manifest.entries.map((e) => e.digest), cas)) && this.#store(digest, checked, cas);
     } finally {
-      if (checked?.path !== undefined) rmSync(checked.path, { force: true });
+      removeSpilled(r);
     }
   }
 
   /**
    * A fetched object whose bytes are whole and match its digest, with its folder manifest if it is
-   * one; undefined (and a warning) otherwise. A spilled file is the caller's to remove.
+   * one; undefined (and a warning) otherwise. A spilled file is the caller's to remove (`removeSpilled`).
    */
   #check(digest: Digest, r: FetchResult): { bytes?: Buffer; path?: string; manifest?: DirManifest } | undefined {
     if (r.status !== "hit") return undefined;
@@ -183,13 +189,11 @@ export class RemoteCache implements CasRemote, ActionCacheRemote {
     const held = path === undefined ? r.size : statSync(path).size;
     if (held !== r.size) {
       this.#log.warn({ digest, expected: r.size, held }, "remote cache object was not written whole to the temp folder (disk full?): treated as a miss");
-      if (path !== undefined) rmSync(path, { force: true });
       return undefined;
     }
     if (`sha256:${r.sha256}` !== digest) {
       this.stats.corruptObjects++;
       this.#log.warn({ digest, actual: `sha256:${r.sha256}`, artifact: casName(digest) }, "remote cache object does not match its digest: treated as a miss; remove the artifact from the server");
-      if (path !== undefined) rmSync(path, { force: true });
       return undefined;
     }
     const bytes = path === undefined ? Buffer.from((r as { bytes: Uint8Array }).bytes) : undefined;
