@@ -46,12 +46,15 @@ export class GroupCommit {
   readonly #beforeCommit = new Set<() => void>();
   readonly #onLost = new Set<() => void>();
   readonly #dataVersion;
+  readonly #afterCommit: (() => void) | undefined;
   #seenVersion = -1;
   /** The first batch that began after another connection's commit. */
   #foreignAt = 0;
 
-  constructor(db: CacheDb, opts: { maxDelayMs?: number } = {}) {
+  /** `afterCommit` runs after each successful COMMIT (e.g. to schedule a WAL checkpoint). */
+  constructor(db: CacheDb, opts: { maxDelayMs?: number; afterCommit?: () => void } = {}) {
     this.#db = db;
+    this.#afterCommit = opts.afterCommit;
     this.#dataVersion = db.prepare("PRAGMA data_version").pluck();
     this.#maxDelayMs = opts.maxDelayMs ?? 100;
   }
@@ -105,6 +108,7 @@ export class GroupCommit {
       this.#lost();
       throw err;
     }
+    this.#afterCommit?.();
   }
 
   #lost(): void {

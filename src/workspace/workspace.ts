@@ -13,6 +13,7 @@ import { createSqliteFingerprintMemo } from "../hash/fingerprint-memo.ts";
 import { fanOut, previewRun, RunCoordinator, RunRecorder, type CacheServices, type EventSink, type RunSummary, type StepPreview } from "../scheduler/index.ts";
 import { ActionCache } from "../store/action-cache.ts";
 import { GroupCommit, openCacheDb, type CacheDb } from "../store/cache-db.ts";
+import { watchWal, type WalWatch } from "../store/wal-checkpointer.ts";
 import { Claims, isProcessAlive } from "../store/claims.ts";
 import { INLINE_MAX_BYTES, LocalCas } from "../store/local-cas.ts";
 import { openRemoteCache, type RemoteCache } from "../store/remote-cache/index.ts";
@@ -98,6 +99,8 @@ export class Workspace {
   #remote: RemoteExecutor | undefined;
   #inline: InlineExecutor;
   #process: ProcessExecutor;
+  /** Hands the cache database's WAL checkpoints to a helper thread. */
+  readonly #wal: WalWatch;
   #pipelines: Map<string, PipelineInfo> | undefined;
 
   private constructor(config: ResolvedConfig, db: CacheDb, stores: { runs: RunStore; models: ModelRegistry; fires: ScheduleLedger; close(): Promise<void> }, clock: () => number, log: Logger) {
@@ -117,7 +120,8 @@ export class Workspace {
     remote?.bind(this.cas);
     this.statCache = new StatCache(db);
     this.actionCache = new ActionCache(db, { remote });
-    this.commits = new GroupCommit(db);
+    this.#wal = watchWal(db, db.name);
+    this.commits = new GroupCommit(db, { afterCommit: this.#wal.committed });
     this.commits.onLost(() => {
       this.actionCache.forget();
       this.cas.forget();
@@ -377,6 +381,7 @@ export class Workspace {
     await this.#closeStores();
     this.commits.flush();
     this.statCache.flush();
+    await this.#wal.release();
     this.db.close();
   }
 }

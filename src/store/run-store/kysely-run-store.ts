@@ -53,6 +53,8 @@ export interface KyselyRunStoreOptions {
    * @default Date.now
    */
   now?: () => number;
+  /** Awaited by `close()` before the database is destroyed. */
+  beforeClose?: () => Promise<void>;
 }
 
 /** Code-unit order, the same on every database (pg collations would differ from SQLite's). */
@@ -68,6 +70,7 @@ class KyselyRunStore implements RunStore {
   readonly #db: Kysely<RunStoreSchema>;
   readonly #exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
   readonly #now: () => number;
+  readonly #beforeClose: (() => Promise<void>) | undefined;
   readonly #stepRunUpsert = new BulkInsert<RunStoreSchema, StepRunRow>(STEP_RUN_COLUMNS, (db, rows) =>
     db
       .insertInto("step_runs")
@@ -97,6 +100,7 @@ class KyselyRunStore implements RunStore {
     this.#db = db;
     this.#exclusive = options.exclusive ?? ((fn) => fn());
     this.#now = options.now ?? Date.now;
+    this.#beforeClose = options.beforeClose;
   }
 
   /** A write transaction, serialised with this process's other writers to the same database. */
@@ -298,7 +302,10 @@ class KyselyRunStore implements RunStore {
   }
 
   close(): Promise<void> {
-    return guard("close", () => this.#db.destroy());
+    return guard("close", async () => {
+      await this.#beforeClose?.();
+      await this.#db.destroy();
+    });
   }
 }
 

@@ -9,6 +9,7 @@ import { mkdir, realpath } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { SluiceError } from "../../errors.ts";
 import { switchToWal } from "../sqlite-wal.ts";
+import { watchWal } from "../wal-checkpointer.ts";
 import { createKyselyRunStore } from "./kysely-run-store.ts";
 import { createKyselyModelRegistry, type ModelRegistry } from "./model-registry.ts";
 import { createKyselyScheduleLedger, type ScheduleLedger } from "./schedule-ledger.ts";
@@ -86,6 +87,8 @@ function openDatabase(path: string): Database.Database {
 interface OpenSqlite {
   db: Kysely<RunStoreSchema>;
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Stops the WAL watch: call before closing the connection. */
+  beforeClose: () => Promise<void>;
 }
 
 /** Opens (creating its folder) the SQLite file `file` behind Kysely, with the file's lock. */
@@ -109,15 +112,26 @@ async function openSqlite(file: string): Promise<OpenSqlite> {
     );
   }
   const db = new Kysely<RunStoreSchema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, exclusive };
+  // Every write of this process to the file runs in an exclusive section: its end is a commit.
+  const wal = watchWal(sqlite, path);
+  const locked = exclusive;
+  const afterWrite = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await locked(fn);
+    } finally {
+      wal.committed();
+    }
+  };
+  return { db, exclusive: afterWrite, beforeClose: wal.release };
 }
 
 /** A run store in the SQLite file `file` (its folder is created); applies pending migrations. */
 export async function createSqliteRunStore(file: string): Promise<RunStore> {
-  const { db, exclusive } = await openSqlite(file);
+  const { db, exclusive, beforeClose } = await openSqlite(file);
   try {
-    return await createKyselyRunStore(db, { exclusive });
+    return await createKyselyRunStore(db, { exclusive, beforeClose });
   } catch (err) {
+    await beforeClose();
     await db.destroy();
     throw err;
   }
@@ -140,11 +154,12 @@ export interface SqliteStores {
  * connection, migrated once, sharing one write lock.
  */
 export async function createSqliteStores(file: string): Promise<SqliteStores> {
-  const { db, exclusive } = await openSqlite(file);
+  const { db, exclusive, beforeClose } = await openSqlite(file);
   let runs: RunStore;
   try {
-    runs = await createKyselyRunStore(db, { exclusive });
+    runs = await createKyselyRunStore(db, { exclusive, beforeClose });
   } catch (err) {
+    await beforeClose();
     await db.destroy();
     throw err;
   }
