@@ -3,7 +3,7 @@ import PQueue from "p-queue";
 import type { ExecutorKind } from "../define/index.ts";
 import { SluiceError, serializeError, type SerializedError } from "../errors.ts";
 import type { MapNode, Plan, StepNode } from "../graph/index.ts";
-import type { CacheKey, KeyRecord } from "../hash/cache-key.ts";
+import type { CacheKey } from "../hash/cache-key.ts";
 import type { Digest } from "../util/canonical-json.ts";
 import type { EventSink, RunOutcome, StepOutcome } from "./events.ts";
 import type { Executor, ModelsClientFactory, ProducedOutput, ResolvedInput } from "./executor.ts";
@@ -74,7 +74,7 @@ interface Unit {
   remaining: number;
   phase: Phase;
   key: CacheKey | null;
-  record: KeyRecord | null;
+  /** The canonical JSON the key hashed; kept only for a step that may run (its entry's manifest). */
   recordJson: string;
   inputs: Record<string, Digest>;
   outputs: Record<string, Digest> | null;
@@ -263,7 +263,7 @@ export class RunCoordinator {
   }
 
   #unit(node: StepNode, map: MapState | null, element: Unit["element"], remaining: number): Unit {
-    const u: Unit = { isMap: false, node, map, element, remaining, phase: "pending", key: null, record: null, recordJson: "", inputs: {}, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, forced: false, missedIn: 0 };
+    const u: Unit = { isMap: false, node, map, element, remaining, phase: "pending", key: null, recordJson: "", inputs: {}, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, forced: false, missedIn: 0 };
     this.#order.push(u);
     return u;
   }
@@ -429,7 +429,7 @@ export class RunCoordinator {
   #decide(u: Unit): void {
     const { node } = u;
     u.inputs = this.#inputsOf(u);
-    const k = this.#keys.keyFor(node, u.inputs);
+    const k = this.#keys.keyOf(node, u.inputs);
     u.key = k.key;
     const force = this.#o.force;
     const forced = force === "all" || (force?.has(node.id) ?? false) || (u.map !== null && (force?.has?.(u.map.node.id) ?? false));
@@ -439,7 +439,6 @@ export class RunCoordinator {
       return;
     }
     // Kept only for a step that may run (its entry's manifest): a run of 10,000 hits held 3 MB of them.
-    u.record = k.record;
     u.recordJson = k.recordJson;
     if (look.warning) this.#log(u, "warn", look.warning);
     u.forced = forced;
@@ -585,7 +584,7 @@ export class RunCoordinator {
       }, timeoutMs);
       signal = AbortSignal.any([this.#abort.signal, ac.signal]);
     }
-    const task = new AttemptTask(this.#owner, u, node.id, node.step, u.attempt, node.params, inputs, env, signal, u.record?.code ?? null);
+    const task = new AttemptTask(this.#owner, u, node.id, node.step, u.attempt, node.params, inputs, env, signal, this.#keys.codeOf(node));
     this.#attempts.add(attempt);
     this.#queue.add(() => ex.execute(task)).then(
       (produced) => this.#settle(attempt, produced as Record<string, ProducedOutput>, undefined),
@@ -662,9 +661,8 @@ export class RunCoordinator {
     u.outputs = outputs;
     u.phase = "succeeded";
     if (node.cache !== false) {
-      this.#o.actionCache.put({ key, outputs, record: u.record!, recordJson: u.recordJson, pipeline: this.#o.plan.name, stepId: node.id, runId, createdAt: clock(), durationMs: u.durationMs });
+      this.#o.actionCache.put({ key, outputs, record: this.#keys.recordOf(node, u.inputs), recordJson: u.recordJson, pipeline: this.#o.plan.name, stepId: node.id, runId, createdAt: clock(), durationMs: u.durationMs });
     }
-    u.record = null;
     u.recordJson = "";
     const followers = this.#release(u, key);
     emit({ type: "step.succeeded", runId, ts: clock(), stepId: node.id, key, outputs, durationMs: u.durationMs, attempt: u.attempt, mapId: u.map?.node.id });

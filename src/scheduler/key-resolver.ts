@@ -97,19 +97,37 @@ export class KeyResolver {
     return out;
   }
 
-  /** The key of a step instance whose inputs are digested. */
+  /** The key of a step instance whose inputs are digested, with its record. */
   keyFor(node: StepNode, inputs: Readonly<Record<string, Digest>>): { key: CacheKey; record: KeyRecord; recordJson: string } {
-    // What every instance of a step shares in a run (code, env, version) is made once.
+    const { key, recordJson } = this.keyOf(node, inputs);
+    return { key, record: this.recordOf(node, inputs), recordJson };
+  }
+
+  /**
+   * The key alone and the canonical JSON it hashes (also what the action cache stores as the
+   * entry's manifest). A hit needs no record object: 10,000 of them were garbage at once.
+   */
+  keyOf(node: StepNode, inputs: Readonly<Record<string, Digest>>): { key: CacheKey; recordJson: string } {
+    const json = this.#sharedOf(node).json;
+    const recordJson = json.head + canonicalJson(inputs) + json.middle + canonicalJson(node.params) + json.tail;
+    return { key: sha256(recordJson) as CacheKey, recordJson };
+  }
+
+  /** The key record of a step instance (what `keyOf` hashes, as an object). */
+  recordOf(node: StepNode, inputs: Readonly<Record<string, Digest>>): KeyRecord {
+    const base = this.#sharedOf(node).base;
+    return { format: base.format, step: base.step, code: base.code, version: base.version, params: node.params, inputs, env: base.env };
+  }
+
+  /** What every instance of a step shares in a run (code, env, version), made once. */
+  #sharedOf(node: StepNode): { base: KeyRecord; json: KeyRecordJsonParts } {
     let shared = this.#shared.get(node.step);
     if (!shared) {
       const base = keyRecord({ step: node.step.name, code: this.codeOf(node), version: node.step.version, params: {}, inputs: {}, env: node.step.env, envValues: this.#s.env });
       shared = { base, json: keyRecordJsonParts(base) };
       this.#shared.set(node.step, shared);
     }
-    const record: KeyRecord = { format: shared.base.format, step: shared.base.step, code: shared.base.code, version: shared.base.version, params: node.params, inputs, env: shared.base.env };
-    // The canonical JSON hashed for the key is also what the action cache stores as the entry's manifest.
-    const recordJson = shared.json.head + canonicalJson(inputs) + shared.json.middle + canonicalJson(node.params) + shared.json.tail;
-    return { key: sha256(recordJson) as CacheKey, record, recordJson };
+    return shared;
   }
 
   /** Is there a usable entry? Checks the TTL and that every output object is intact. */

@@ -35,7 +35,7 @@ export class RunRecorder {
   readonly #owner: RunOwner;
   readonly #flushMs: number;
   readonly #onError: (err: unknown) => void;
-  readonly #names: ReadonlyMap<string, string>;
+  readonly #stepName: (id: string) => string | undefined;
   readonly #steps = new Map<string, Entry>();
   /** Entries changed since the last flush (each once: see `Entry.dirty`). */
   #dirty: Entry[] = [];
@@ -45,8 +45,9 @@ export class RunRecorder {
   #timer: NodeJS.Timeout | undefined;
   #runId = "";
 
-  constructor(store: RunStore, owner: RunOwner, opts: { flushMs?: number; onError?: (err: unknown) => void; stepNames?: ReadonlyMap<string, string> } = {}) {
-    this.#names = opts.stepNames ?? new Map();
+  /** `stepName` names the step of an instance id (default: the id). */
+  constructor(store: RunStore, owner: RunOwner, opts: { flushMs?: number; onError?: (err: unknown) => void; stepName?: (id: string) => string | undefined } = {}) {
+    this.#stepName = opts.stepName ?? (() => undefined);
     this.#store = store;
     this.#owner = owner;
     this.#flushMs = opts.flushMs ?? 200;
@@ -63,21 +64,31 @@ export class RunRecorder {
   /** The step's record, marked to be written at the next flush (unless `write` is false: it rides along with its next change). */
   #step(e: Extract<RunEvent, { stepId: string | null }>, write = true): StepRunRecord {
     const id = e.stepId!;
-    let entry = this.#steps.get(id);
+    const entry = this.#steps.get(id);
     if (!entry) {
-      const r: StepRunRecord = { runId: e.runId, stepId: id, stepName: this.#names.get(id) ?? id, status: "pending", cacheKey: null, inputs: {}, outputs: {}, executor: "inline", worker: null, attempts: 0, startedAt: null, finishedAt: null, durationMs: null, error: null, reason: null };
-      entry = { record: r, written: false, frozen: false, dirty: false };
-      this.#steps.set(id, entry);
-    } else if (entry.frozen) {
+      return this.#add(id, { runId: e.runId, stepId: id, stepName: this.#stepName(id) ?? id, status: "pending", cacheKey: null, inputs: {}, outputs: {}, executor: "inline", worker: null, attempts: 0, startedAt: null, finishedAt: null, durationMs: null, error: null, reason: null }, write);
+    }
+    if (entry.frozen) {
       entry.record = { ...entry.record };
       entry.frozen = false;
     }
-    if (write && !entry.dirty) {
-      entry.dirty = true;
-      this.#dirty.push(entry);
-      this.#scheduleFlush();
-    }
+    if (write) this.#markDirty(entry);
     return entry.record;
+  }
+
+  /** Starts the entry of a step seen for the first time. */
+  #add(id: string, record: StepRunRecord, write: boolean): StepRunRecord {
+    const entry: Entry = { record, written: false, frozen: false, dirty: false };
+    this.#steps.set(id, entry);
+    if (write) this.#markDirty(entry);
+    return record;
+  }
+
+  #markDirty(entry: Entry): void {
+    if (entry.dirty) return;
+    entry.dirty = true;
+    this.#dirty.push(entry);
+    this.#scheduleFlush();
   }
 
   #on(e: RunEvent): void {
@@ -125,6 +136,15 @@ export class RunRecorder {
         return;
       }
       case "step.cached": {
+        const reason = e.source === "peer" ? "made by a concurrent run" : "cache hit";
+        if (!this.#steps.has(e.stepId)) {
+          // Most steps of a cached run: the record is made with its final values at once.
+          this.#add(e.stepId, {
+            runId: e.runId, stepId: e.stepId, stepName: this.#stepName(e.stepId) ?? e.stepId, status: "cached", cacheKey: e.key, inputs: e.inputs, outputs: e.outputs,
+            executor: "inline", worker: null, attempts: 0, startedAt: e.ts, finishedAt: e.ts, durationMs: 0, error: null, reason,
+          }, true);
+          return;
+        }
         const r = this.#step(e);
         r.status = "cached";
         r.cacheKey = e.key;
@@ -133,7 +153,7 @@ export class RunRecorder {
         r.startedAt = e.ts;
         r.finishedAt = e.ts;
         r.durationMs = 0;
-        r.reason = e.source === "peer" ? "made by a concurrent run" : "cache hit";
+        r.reason = reason;
         return;
       }
       case "step.succeeded": {

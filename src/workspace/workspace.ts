@@ -233,12 +233,10 @@ export class Workspace {
     this.remoteCache?.startRun();
     const runId = newRunId(this.#clock());
     const claims = new Claims(this.db, runId);
-    const stepNames = new Map<string, string>();
     let needsThreads = false;
     const remoteSteps: string[] = [];
     for (const n of plan.nodes.values()) {
       if (n.kind === "source") continue;
-      stepNames.set(n.id, n.step.name);
       needsThreads ||= n.executor === "thread";
       if (n.executor === "remote") remoteSteps.push(n.id);
     }
@@ -254,7 +252,10 @@ export class Workspace {
     }
     const log = this.#log.child({ runId, pipeline: plan.name });
     const recorder = new RunRecorder(this.runs, { host: os.hostname(), pid: process.pid, trigger: opts.trigger ?? "api", actor: opts.actor ?? os.userInfo().username, codeDigest }, {
-      stepNames,
+      stepName: (id) => {
+        const n = plan.nodes.get(id);
+        return n && n.kind !== "source" ? n.step.name : undefined;
+      },
       onError: (err) => log.error({ err }, "run record write failed"),
     });
     const sinks: EventSink[] = [recorder.sink];

@@ -40,7 +40,7 @@ function tableRows(): { own: number; sets: number } {
 describe("RunRecorder", () => {
   it("writes steps that finish before their first write as one set row, and the others as rows of their own", async () => {
     // A long flush interval: only the explicit drains write.
-    const rec = new RunRecorder(store, OWNER, { flushMs: 60_000, stepNames: new Map([["a", "load"], ["b", "train"], ["c", "eval"]]) });
+    const rec = new RunRecorder(store, OWNER, { flushMs: 60_000, stepName: (id) => new Map([["a", "load"], ["b", "train"], ["c", "eval"]]).get(id) });
     const e = rec.sink;
     e({ type: "run.started", runId: "r1", ts: 1, pipeline: "p", params: {}, steps: ["a", "b", "c"], trigger: "cli", actor: "ada" });
     e({ type: "step.cached", runId: "r1", ts: 2, stepId: "a", key: D(1), inputs: {}, outputs: { out: D(2) }, source: "cache" });
