@@ -1,3 +1,4 @@
+import type Database from "better-sqlite3";
 import type { CacheKey, KeyRecord } from "../hash/cache-key.ts";
 import type { CodeFiles } from "../hash/explain.ts";
 import type { Digest } from "../util/canonical-json.ts";
@@ -45,6 +46,9 @@ export class ActionCache {
   readonly #count;
   readonly #db: CacheDb;
   #byPipeline: ReturnType<CacheDb["prepare"]> | undefined;
+  #inlineRows: Database.Statement<[]> | undefined;
+  #allInline: Database.Statement<[]> | undefined;
+  #someInline: ReturnType<CacheDb["prepare"]> | undefined;
   #preloaded: Map<string, ActionHit> | undefined;
   /** The pipeline `#preloaded` holds, and the database's `data_version` when it was read. */
   #preloadedFor: { pipeline: string; version: number } | undefined;
@@ -77,7 +81,8 @@ export class ActionCache {
   /**
    * Reads every entry of a pipeline in one query, so a large cached run does one lookup instead
    * of one per step. Entries written later by other processes are still found (by key).
-   * Returns the entries' output digests that are stored inline (present), in the same query pass.
+   * Returns inline objects that are present: at least every output of those entries that is
+   * stored inline (see `#presentInline`).
    *
    * A second preload of the same pipeline reads nothing when no other connection has written
    * the database since (SQLite's `data_version`) and nothing was removed here: the entries in
@@ -88,20 +93,36 @@ export class ActionCache {
     const version = this.#dataVersion.get() as number;
     if (this.#preloaded && this.#preloadedFor?.pipeline === pipeline && this.#preloadedFor.version === version) return undefined;
     const m = new Map<string, ActionHit>();
-    const inline = new Set<string>();
-    // Prepared on first use: the CAS owns (and creates) the cas_inline table. One pass: each row
-    // says whether every output it names is an inline object (present in the same database).
-    this.#byPipeline ??= this.#db
-      .prepare("SELECT a.key, a.outputs, a.created_at, NOT EXISTS (SELECT 1 FROM json_each(a.outputs) j WHERE NOT EXISTS (SELECT 1 FROM cas_inline i WHERE i.digest = j.value)) FROM action_cache a WHERE a.pipeline = ?")
-      .raw(true);
-    for (const [key, text, createdAt, allInline] of this.#byPipeline.all(pipeline) as Array<[CacheKey, string, number, number]>) {
+    const outputDigests: string[] = [];
+    this.#byPipeline ??= this.#db.prepare("SELECT key, outputs, created_at FROM action_cache WHERE pipeline = ?").raw(true);
+    for (const [key, text, createdAt] of this.#byPipeline.all(pipeline) as Array<[CacheKey, string, number]>) {
       const outputs = JSON.parse(text) as Record<string, Digest>;
       m.set(key, { key, outputs, createdAt });
-      if (allInline) for (const port in outputs) inline.add(outputs[port]!);
+      for (const port in outputs) outputDigests.push(outputs[port]!);
     }
     this.#preloaded = m;
     this.#preloadedFor = { pipeline, version };
-    return inline;
+    return this.#presentInline(outputDigests);
+  }
+
+  /**
+   * Which of `digests` are inline objects (present in the same database), in one query: when the
+   * CAS holds few inline objects beside them, all their digests are read (and all returned: still
+   * only present ones), else each is looked up. Reading 10,000 digests whole took 3.6 ms, looking
+   * them up 10.5 ms; a shared cache of a million would take far longer to read whole.
+   */
+  #presentInline(digests: readonly string[]): Set<string> {
+    if (digests.length === 0) return new Set();
+    // Prepared on first use: the CAS owns (and creates) the cas_inline table. max(rowid) is a
+    // B-tree's last row, not a count: an upper bound on the rows, read at once.
+    this.#inlineRows ??= this.#db.prepare<[]>("SELECT max(rowid) FROM cas_inline").pluck();
+    const rows = (this.#inlineRows.get() as number | null) ?? 0;
+    if (rows <= 3 * digests.length) {
+      this.#allInline ??= this.#db.prepare<[]>("SELECT digest FROM cas_inline").pluck();
+      return new Set(this.#allInline.all() as string[]);
+    }
+    this.#someInline ??= this.#db.prepare("SELECT digest FROM cas_inline WHERE digest IN (SELECT value FROM json_each(?))").pluck();
+    return new Set(this.#someInline.all(JSON.stringify(digests)) as string[]);
   }
 
   /** The entry for a key, or undefined. A local miss is looked up in the remote cache, and a hit there recorded here. */

@@ -67,7 +67,7 @@ export class LocalCas {
   readonly #recent = new Map<string, Buffer>();
   #recentBytes = 0;
   /** Inline objects this process stored or has seen present in bulk (see `notePresentInline`). */
-  readonly #knownInline = new Set<string>();
+  #knownInline = new Set<string>();
   readonly #deleteInline: Database.Statement<[string]>;
   readonly #listInline: Database.Statement<[], { digest: string; size: number; created_ms: number }>;
   readonly #inlineTotals: Database.Statement<[], { n: number; bytes: number }>;
@@ -204,10 +204,10 @@ export class LocalCas {
    * Replaces the notes of present inline objects with those one bulk query (a run's preload) just
    * found, so cache hits skip a lookup each. Older notes go: another process may have removed
    * those objects since (prune). A stale note shows up as a missing object on read, never a wrong one.
+   * The set is taken over, not copied: the caller must not use it afterwards.
    */
-  notePresentInline(digests: Iterable<string>): void {
-    this.#knownInline.clear();
-    for (const d of digests) this.#knownInline.add(d);
+  notePresentInline(digests: Set<string>): void {
+    this.#knownInline = digests;
   }
 
   /** State of an object; a local miss is fetched from the remote cache first, when there is one. */

@@ -29,9 +29,26 @@ describe("ActionCache.preload", () => {
 
     // Another process prunes an entry: the next preload reads the table again and misses it.
     db.theirs.prepare("DELETE FROM action_cache WHERE key = ?").run(key(1));
-    expect(cache.preload("p")?.size).toBe(2);
+    expect(cache.preload("p")).toBeDefined();
     expect(cache.getLocal(key(1))).toBeUndefined();
     expect(cache.getLocal(key(2))).toBeDefined();
+  });
+
+  it("returns the inline objects present, whether it reads them all or looks each up", () => {
+    const cas = new LocalCas({ dir: db.root, db: db.mine });
+    const cache = new ActionCache(db.mine);
+    const outs = [1, 2, 3].map((n) => {
+      const e = entry(cas, n);
+      cache.put(e);
+      return e.outputs.out!;
+    });
+    // Few inline objects beside the entries' outputs: all of them are read.
+    db.theirs.prepare("DELETE FROM cas_inline WHERE digest = ?").run(outs[0]);
+    expect([...cache.preload("p")!].sort()).toEqual(outs.slice(1).sort());
+    // Many more (objects of other pipelines): only the entries' outputs are looked up.
+    for (let n = 100; n < 120; n++) cas.putBytes(Buffer.from(`other ${n}`));
+    db.theirs.prepare("DELETE FROM cas_inline WHERE digest = ?").run(outs[1]);
+    expect([...cache.preload("p")!]).toEqual([outs[2]]);
   });
 
   it("forgets what it holds when a write batch is lost, so a lookup reads the database", () => {
