@@ -50,15 +50,25 @@ export class ActionCache {
   #allInline: Database.Statement<[]> | undefined;
   #someInline: ReturnType<CacheDb["prepare"]> | undefined;
   #preloaded: Map<string, ActionHit> | undefined;
-  /** The pipeline `#preloaded` holds, and the database's `data_version` when it was read. */
-  #preloadedFor: { pipeline: string; version: number } | undefined;
+  /**
+   * The pipeline `#preloaded` holds, the database's `data_version` when it was read, and whether
+   * the table held no other pipeline's entries then (the preload was all of it).
+   */
+  #preloadedFor: { pipeline: string; version: number; whole: boolean } | undefined;
+  #otherPipelines: Database.Statement<[string, string]> | undefined;
+  readonly #batchVersion: () => number | undefined;
   readonly #dataVersion;
 
   readonly #remote: ActionCacheRemote | undefined;
 
-  /** With `remote`, a local miss is looked up there, and every entry put here is shared there. */
-  constructor(db: CacheDb, opts: { remote?: ActionCacheRemote } = {}) {
+  /**
+   * With `remote`, a local miss is looked up there, and every entry put here is shared there.
+   * `batchVersion` gives the `data_version` as the open write batch began (`GroupCommit.batchVersion`):
+   * with it, a key missing from a preload that was the whole table is a miss without a query.
+   */
+  constructor(db: CacheDb, opts: { remote?: ActionCacheRemote; batchVersion?: () => number | undefined } = {}) {
     this.#remote = opts.remote;
+    this.#batchVersion = opts.batchVersion ?? (() => undefined);
     db.exec(`
       CREATE TABLE IF NOT EXISTS action_cache (
         key TEXT PRIMARY KEY, outputs TEXT NOT NULL, record TEXT NOT NULL, pipeline TEXT NOT NULL,
@@ -100,8 +110,11 @@ export class ActionCache {
       m.set(key, { key, outputs, createdAt });
       for (const port in outputs) outputDigests.push(outputs[port]!);
     }
+    // Two probes of the (pipeline, ...) index: is any entry filed under another pipeline?
+    this.#otherPipelines ??= this.#db.prepare<[string, string]>("SELECT EXISTS (SELECT 1 FROM action_cache WHERE pipeline < ?) OR EXISTS (SELECT 1 FROM action_cache WHERE pipeline > ?)").pluck();
+    const whole = this.#otherPipelines.get(pipeline, pipeline) === 0;
     this.#preloaded = m;
-    this.#preloadedFor = { pipeline, version };
+    this.#preloadedFor = { pipeline, version, whole };
     return this.#presentInline(outputDigests);
   }
 
@@ -139,6 +152,10 @@ export class ActionCache {
   getLocal(key: CacheKey): ActionHit | undefined {
     const pre = this.#preloaded?.get(key);
     if (pre) return pre;
+    // The preload was the whole table and no other connection has written since: every entry
+    // is in memory (this process's own writes go through #record). A cold 10,000-step run asked
+    // SQLite 10,000 times for keys that could not be there.
+    if (this.#preloadedFor?.whole && this.#batchVersion() === this.#preloadedFor.version) return undefined;
     const row = this.#get.get(key) as { outputs: string; created_at: number } | undefined;
     return row && { key, outputs: JSON.parse(row.outputs), createdAt: row.created_at };
   }

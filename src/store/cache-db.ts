@@ -85,6 +85,14 @@ export class GroupCommit {
   }
 
   /**
+   * SQLite's `data_version` as the open batch began (undefined outside a batch). It stays true
+   * for the whole batch: the batch holds the write lock, so no other connection can commit.
+   */
+  get batchVersion(): number | undefined {
+    return this.#open && this.#db.inTransaction ? this.#seenVersion : undefined;
+  }
+
+  /**
    * Whether another connection (another process) may have committed since batch `batch` began
    * (always true for 0, outside any batch). Known from SQLite's data_version, read as each batch begins.
    */

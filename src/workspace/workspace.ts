@@ -119,9 +119,9 @@ export class Workspace {
     this.cas = new LocalCas({ dir: config.cacheDir, db, remote });
     remote?.bind(this.cas);
     this.statCache = new StatCache(db);
-    this.actionCache = new ActionCache(db, { remote });
     this.#wal = watchWal(db, db.name);
     this.commits = new GroupCommit(db, { afterCommit: this.#wal.committed });
+    this.actionCache = new ActionCache(db, { remote, batchVersion: () => this.commits.batchVersion });
     this.commits.onLost(() => {
       this.actionCache.forget();
       this.cas.forget();

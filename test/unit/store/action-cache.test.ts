@@ -51,6 +51,32 @@ describe("ActionCache.preload", () => {
     expect([...cache.preload("p")!]).toEqual([outs[2]]);
   });
 
+  it("answers a miss from memory when its preload was the whole table and no other connection wrote since", () => {
+    const cas = new LocalCas({ dir: db.root, db: db.mine });
+    const commits = new GroupCommit(db.mine);
+    const cache = new ActionCache(db.mine, { batchVersion: () => commits.batchVersion });
+    cache.put(entry(cas, 1));
+    cache.preload("p");
+    // A row this connection writes behind the cache's back is not asked for: memory is trusted...
+    const raw = db.mine.prepare("INSERT INTO action_cache VALUES (?, '{}', '{}', ?, 's', 'r', 0, 0)");
+    raw.run(key(2), "p");
+    expect(commits.run(() => cache.getLocal(key(2)))).toBeUndefined();
+    // ...but outside a write batch nothing says the table is unchanged: it is asked.
+    commits.flush();
+    expect(cache.getLocal(key(2))).toBeDefined();
+    // Another connection's entry is found: its commit changes data_version.
+    db.theirs.prepare("INSERT INTO action_cache VALUES (?, '{}', '{}', 'p', 's', 'r', 0, 0)").run(key(3));
+    expect(commits.run(() => cache.getLocal(key(3)))).toBeDefined();
+    commits.flush();
+    // With another pipeline's entries in the table, the preload is not the whole of it.
+    cache.forget();
+    raw.run(key(4), "other");
+    cache.preload("p");
+    raw.run(key(5), "p");
+    expect(commits.run(() => cache.getLocal(key(5)))).toBeDefined();
+    commits.flush();
+  });
+
   it("forgets what it holds when a write batch is lost, so a lookup reads the database", () => {
     const cas = new LocalCas({ dir: db.root, db: db.mine });
     const cache = new ActionCache(db.mine);
