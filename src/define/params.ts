@@ -113,16 +113,19 @@ function shallowCopy(o: object): Record<string, unknown> {
 
 /**
  * Validates params against a TypeBox object schema, filling defaults. Returns a fresh object
- * (the input is not mutated) or every issue found.
+ * (the input is not mutated) or every issue found. With `owned`, `raw` is the caller's own
+ * shallow copy: when the schema fills no defaults, it is returned itself (planning copied each
+ * step's params twice). Defaults may reach into nested objects, so those are still deep-copied.
  */
-export function validateParams(schema: TObject, raw: unknown): { ok: true; value: Record<string, unknown> } | { ok: false; issues: ParamIssue[] } {
+export function validateParams(schema: TObject, raw: unknown, opts?: { owned?: boolean }): { ok: true; value: Record<string, unknown> } | { ok: false; issues: ParamIssue[] } {
   // No params against an object schema that requires none and fills no defaults: nothing to
   // check, and no validator to compile (a compile costs milliseconds of a CLI start-up).
   if (isEmptyParams(raw) && acceptsEmpty(schema)) return { ok: true, value: {} };
   const validate = validatorFor(schema);
   // Only defaults make ajv write into the value: without any, a shallow copy keeps the caller's
   // object untouched (planning 10,000 steps spent ~10% of its time deep-copying params).
-  const value = (hasDefaults(schema) ? structuredClone(raw ?? {}) : typeof raw === "object" && raw !== null && !Array.isArray(raw) ? shallowCopy(raw) : (raw ?? {})) as Record<string, unknown>;
+  const isObject = typeof raw === "object" && raw !== null && !Array.isArray(raw);
+  const value = (opts?.owned && isObject && !hasDefaults(schema) ? raw : hasDefaults(schema) ? structuredClone(raw ?? {}) : isObject ? shallowCopy(raw) : (raw ?? {})) as Record<string, unknown>;
   if (validate(value)) return { ok: true, value };
   return { ok: false, issues: mergeUnionIssues(validate.errors ?? [], value) };
 }

@@ -32,10 +32,11 @@ export class Adjacency {
   sort(): TopoResult {
     const indeg = new Map<string, number>();
     const queue: string[] = [];
-    for (const [id, p] of this.preds) {
+    // forEach, not for-of: no [key, value] array per node.
+    this.preds.forEach((p, id) => {
       indeg.set(id, p.length);
       if (p.length === 0) queue.push(id);
-    }
+    });
     for (let head = 0; head < queue.length; head++) {
       for (const s of this.succs.get(queue[head]!)!) {
         const d = indeg.get(s)! - 1;

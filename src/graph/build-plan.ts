@@ -165,7 +165,7 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
       const src = resolve(ref, spec.id, port, spec.kind);
       if (src && !mismatch(src, want.kind, spec.id, port, spec.kind)) inputs[port] = src;
     }
-    for (const port of Object.keys(declared)) {
+    for (const port in declared) {
       if (!(port in spec.inputs) && !(spec.kind === "map" && port === spec.as)) {
         problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: spec.id, field: port, message: `${whereOf(name, spec.kind, spec.id)} › input "${port}" is not wired. Pass inputs: { ${port}: <an output> }.` });
       }
@@ -175,7 +175,8 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
       const src = resolve(spec.when.ref, spec.id, "when", spec.kind);
       if (src && !mismatch(src, "json", spec.id, "when", spec.kind)) when = { source: src, test: spec.when.test, label: spec.when.label };
     }
-    const sv = validateParams(step.params, spec.params);
+    // The recorded params are the plan's own copy (made by recordPipeline).
+    const sv = validateParams(step.params, spec.params, { owned: true });
     if (!sv.ok) {
       for (const i of sv.issues) {
         problems.push({ code: "SLUICE_PARAMS_INVALID", pipeline: name, step: spec.id, field: i.path, message: paramsMessage(whereOf(name, spec.kind, spec.id), [i]) + "." });

@@ -236,14 +236,14 @@ export class RunCoordinator {
       durationMs: s.isMap ? (s.phase === "pending" ? null : this.#o.clock() - s.startedAt) : s.durationMs,
       cacheKey: s.isMap ? null : s.key, attempts: s.isMap ? 0 : s.attempt, ...(s.isMap || !s.map ? {} : { mapId: s.map.node.id }),
     });
-    for (const [id, s] of this.#states) {
+    this.#states.forEach((s, id) => {
       if (s.outputs) outputs.set(id, s.outputs);
       steps.push(line(id, s));
       if (s.isMap) for (const u of s.units) {
         if (u.outputs) outputs.set(u.node.id, u.outputs);
         steps.push(line(u.node.id, u));
       }
-    }
+    });
     return { runId: this.#o.runId, pipeline: this.#o.plan.name, status, error: this.#error, outputs, steps };
   }
 

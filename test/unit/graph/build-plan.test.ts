@@ -24,6 +24,12 @@ const pass = defineStep({
   outputs: { x: port.json<number>() },
   run: (ctx) => ({ x: ctx.inputs.x }),
 });
+const pass2 = defineStep({
+  name: "pass2",
+  outputs: { n: port.json<number>() },
+  params: Type.Object({ i: Type.Integer() }),
+  run: (ctx) => ({ n: ctx.params.i }),
+});
 const readText = defineStep({
   name: "read-text",
   inputs: { f: port.file() },
@@ -272,6 +278,33 @@ describe("buildPlan params", () => {
     expect(plan.params).toEqual({ top: 10, label: "report", train: { lr: 0.1 } });
     expect((plan.nodes.get("e") as StepNode).params).toEqual({ start: 10 });
     expect(raw).toEqual({});
+  });
+
+  it("keeps each instance's params as they were passed, though build reuses and changes one object", () => {
+    const nested = defineStep({
+      name: "nested",
+      outputs: { n: port.json<number>() },
+      params: Type.Object({ i: Type.Integer(), opt: Type.Object({ a: Type.Integer(), b: Type.Integer({ default: 2 }) }) }),
+      run: (ctx) => ({ n: ctx.params.i }),
+    });
+    const shared = { i: 0 };
+    const opt = { a: 1 };
+    const p = definePipeline({
+      name: "reuse",
+      build(b) {
+        for (let i = 0; i < 3; i++) {
+          shared.i = i;
+          b.step(`e${i}`, pass2, { params: shared });
+        }
+        b.step("n", nested, { params: { i: 7, opt } });
+      },
+    });
+    const plan = buildPlan(p, undefined, { root: ROOT });
+    expect([0, 1, 2].map((i) => (plan.nodes.get(`e${i}`) as StepNode).params)).toEqual([{ i: 0 }, { i: 1 }, { i: 2 }]);
+    expect((plan.nodes.get("n") as StepNode).params).toEqual({ i: 7, opt: { a: 1, b: 2 } });
+    // The default went into the plan's copy, not into the object build passed.
+    expect(opt).toEqual({ a: 1 });
+    expect(shared).toEqual({ i: 2 });
   });
 
   it("fills a step's param defaults when the instance passes none", () => {
