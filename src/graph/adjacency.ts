@@ -17,10 +17,8 @@ export class Adjacency {
     }
   }
 
-  /** Adds `from → to` once (a node may feed several inputs of another). */
+  /** Adds `from → to` once (a node may feed several inputs of another). Both nodes must have been added. */
   addEdge(from: string, to: string): void {
-    this.addNode(from);
-    this.addNode(to);
     const p = this.preds.get(to)!;
     if (!p.includes(from)) {
       p.push(from);

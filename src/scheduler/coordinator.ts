@@ -84,6 +84,8 @@ interface Unit {
   timer: NodeJS.Timeout | undefined;
   /** Whether this run holds the key's claim (taken when the unit is about to start). */
   claimed: boolean;
+  /** The unit is its key's entry in `#inflight` (the others with its key follow it). */
+  leads: boolean;
   /** Rerun even if an entry appears (`--force`). */
   forced: boolean;
   /** The write batch in which the unit was found missing from the cache. */
@@ -186,16 +188,26 @@ export class RunCoordinator {
   async run(): Promise<RunSummary> {
     const { plan, runId, emit } = this.#o;
     const t0 = this.#o.clock();
-    const ids = plan.order.filter((id) => plan.nodes.get(id)!.kind !== "source");
+    // One lookup per node: a 10,000-step run made four and more (each a cache miss on a large map).
+    const ids: string[] = [];
+    const stepNodes: Array<StepNode | MapNode> = [];
+    for (const id of plan.order) {
+      const node = plan.nodes.get(id)!;
+      if (node.kind === "source") continue;
+      ids.push(id);
+      stepNodes.push(node);
+    }
+    const hasSources = ids.length < plan.order.length;
     emit({ type: "run.started", runId, ts: t0, pipeline: plan.name, params: plan.params, steps: ids, trigger: this.#o.trigger ?? "api", actor: this.#o.actor ?? "unknown" });
     const onAbort = (): void => this.cancel("run cancelled");
     this.#o.signal?.addEventListener("abort", onAbort, { once: true });
     const unhook = this.#o.claims.bindBatches(this.#o.commits);
     try {
-      for (const id of ids) {
-        const node = plan.nodes.get(id) as StepNode | MapNode;
-        let remaining = 0;
-        for (const d of plan.deps.get(id)!) if (plan.nodes.get(d)!.kind !== "source") remaining++;
+      for (const node of stepNodes) {
+        const id = node.id;
+        const deps = plan.deps.get(id)!;
+        let remaining = deps.length;
+        if (hasSources) for (const d of deps) if (plan.nodes.get(d)!.kind === "source") remaining--;
         const st: State = node.kind === "map"
           ? { isMap: true, node, remaining, phase: "pending", units: [], open: 0, startedAt: 0, outputs: null }
           : this.#unit(node, null, null, remaining);
@@ -263,7 +275,7 @@ export class RunCoordinator {
   }
 
   #unit(node: StepNode, map: MapState | null, element: Unit["element"], remaining: number): Unit {
-    const u: Unit = { isMap: false, node, map, element, remaining, phase: "pending", key: null, recordJson: "", inputs: {}, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, forced: false, missedIn: 0 };
+    const u: Unit = { isMap: false, node, map, element, remaining, phase: "pending", key: null, recordJson: "", inputs: {}, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, leads: false, forced: false, missedIn: 0 };
     this.#order.push(u);
     return u;
   }
@@ -417,9 +429,10 @@ export class RunCoordinator {
   #inputsOf(u: Unit): Record<string, Digest> {
     const out: Record<string, Digest> = {};
     const wired = u.node.inputs;
+    const sources = this.#sourceOutputs.size > 0 ? this.#sourceOutputs : undefined;
     for (const port in wired) {
       const src = wired[port]!;
-      const source = this.#sourceOutputs.get(src.node);
+      const source = sources?.get(src.node);
       out[port] = source ? source.digest : this.#states.get(src.node)!.outputs![src.port]!;
     }
     if (u.element) out[u.element.port] = u.element.digest;
@@ -455,6 +468,7 @@ export class RunCoordinator {
       // Claimed when it is about to start (#claimToStart), so a claim is rarely written: most quick
       // steps take and release it within one write batch.
       this.#inflight.set(k.key, u);
+      u.leads = true;
     }
     this.#queueUnit(u, look.reason);
   }
@@ -494,7 +508,11 @@ export class RunCoordinator {
 
   /** Stops `u` leading its key in this run; returns the units that waited on it. */
   #handOver(u: Unit, key: string): readonly Unit[] {
-    if (this.#inflight.get(key) === u) this.#inflight.delete(key);
+    if (u.leads) {
+      this.#inflight.delete(key);
+      u.leads = false;
+    }
+    if (this.#followers.size === 0) return NO_UNITS;
     const followers = this.#followers.get(key);
     if (!followers) return NO_UNITS;
     this.#followers.delete(key);
@@ -702,6 +720,7 @@ export class RunCoordinator {
           else {
             u.claimed = true;
             this.#inflight.set(u.key!, u);
+            u.leads = true;
             this.#queueUnit(u, "the other run did not finish it");
           }
         }

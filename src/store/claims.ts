@@ -93,7 +93,7 @@ export class Claims {
   tryAcquire(key: string): ClaimHolder | undefined {
     const { host, pid, runId } = this.#me;
     // A release still pending in this batch is taken back: the row stays ours.
-    if (this.#pending.delete(key)) return this.#own(key, this.#rows);
+    if (this.#pending.size > 0 && this.#pending.delete(key)) return this.#own(key, this.#rows);
     const held = this.#held.get(key);
     if (held) return held.runId === runId ? undefined : held;
     const batch = this.#commits?.batch ?? 0;

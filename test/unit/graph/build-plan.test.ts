@@ -296,7 +296,8 @@ describe("buildPlan params", () => {
           shared.i = i;
           b.step(`e${i}`, pass2, { params: shared });
         }
-        b.step("n", nested, { params: { i: 7, opt } });
+        // `b` is left to its default (the static type asks for it).
+        b.step("n", nested, { params: { i: 7, opt: opt as { a: number; b: number } } });
       },
     });
     const plan = buildPlan(p, undefined, { root: ROOT });
