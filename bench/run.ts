@@ -41,7 +41,7 @@ const write = !values["no-write"] && !quick;
 
 const SIZES = quick
   ? { steps: 500, engineReps: 2, spawns: 3, stepMs: 150, threadReps: 2, bigMiB: 64, bigReps: 2, files: 500, fileReps: 2, samples: 3, sampleMs: 50, elements: 500, commands: 5, trainRows: 5_000, scoreRows: 5_000, csvRows: 5_000, mlReps: 2, trainReps: 1 }
-  : { steps: 10_000, engineReps: 5, spawns: 7, stepMs: 400, threadReps: 5, bigMiB: 1024, bigReps: 5, files: 10_000, fileReps: 5, samples: 7, sampleMs: 200, elements: 10_000, commands: 20, trainRows: 100_000, scoreRows: 200_000, csvRows: 1_000_000, mlReps: 5, trainReps: 3 };
+  : { steps: 10_000, engineReps: 9, spawns: 7, stepMs: 400, threadReps: 5, bigMiB: 1024, bigReps: 5, files: 10_000, fileReps: 5, samples: 7, sampleMs: 200, elements: 10_000, commands: 20, trainRows: 100_000, scoreRows: 200_000, csvRows: 1_000_000, mlReps: 5, trainReps: 3 };
 
 const BENCHMARKS_MD = path.join(PACKAGE_ROOT, "BENCHMARKS.md");
 const HEADER = `# Benchmarks
