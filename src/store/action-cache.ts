@@ -32,6 +32,21 @@ export interface ActionCacheRemote {
 }
 
 /**
+ * An entry's outputs from `text[start, end)`, their stored JSON. The usual one-port form
+ * `{"port":"digest"}` is cut out directly (three times faster than JSON.parse over 10,000
+ * entries); anything else is parsed.
+ */
+export function parseOutputs(text: string, start: number, end: number): Record<string, Digest> {
+  const q = text.indexOf('"', start + 2);
+  if (text.charCodeAt(start) === 123 && text.charCodeAt(start + 1) === 34 && q > 0 && q + 3 < end && text.startsWith('":"', q) && text.indexOf('"', q + 3) === end - 2 && text.charCodeAt(end - 1) === 125) {
+    const port = text.slice(start + 2, q);
+    const digest = text.slice(q + 3, end - 2);
+    if (!port.includes("\\") && !digest.includes("\\")) return { [port]: digest as Digest };
+  }
+  return JSON.parse(text.slice(start, end)) as Record<string, Digest>;
+}
+
+/**
  * Cache key → output digests, with the key's manifest. Lives in the cache database, so an entry
  * and the small objects it names commit in one transaction.
  */
@@ -45,7 +60,7 @@ export class ActionCache {
   readonly #del;
   readonly #count;
   readonly #db: CacheDb;
-  #byPipeline: ReturnType<CacheDb["prepare"]> | undefined;
+  #byPipeline: Database.Statement<[string]> | undefined;
   #inlineRows: Database.Statement<[]> | undefined;
   #allInline: Database.Statement<[]> | undefined;
   #someInline: ReturnType<CacheDb["prepare"]> | undefined;
@@ -104,11 +119,21 @@ export class ActionCache {
     if (this.#preloaded && this.#preloadedFor?.pipeline === pipeline && this.#preloadedFor.version === version) return undefined;
     const m = new Map<string, ActionHit>();
     const outputDigests: string[] = [];
-    this.#byPipeline ??= this.#db.prepare("SELECT key, outputs, created_at FROM action_cache WHERE pipeline = ?").raw(true);
-    for (const [key, text, createdAt] of this.#byPipeline.all(pipeline) as Array<[CacheKey, string, number]>) {
-      const outputs = JSON.parse(text) as Record<string, Digest>;
-      m.set(key, { key, outputs, createdAt });
+    // One string for all the rows (`key created_at outputs` lines): SQLite builds it, and V8 makes
+    // one string instead of three values per row (10,000 entries: 13.3 → 10.6 ms with the parsing).
+    // Keys are hex and outputs JSON without raw newlines, so neither holds a separator.
+    this.#byPipeline ??= this.#db.prepare<[string]>("SELECT group_concat(key || ' ' || created_at || ' ' || outputs, char(10)) FROM action_cache WHERE pipeline = ?").pluck();
+    const text = (this.#byPipeline.get(pipeline) as string | null) ?? "";
+    for (let pos = 0; pos < text.length; ) {
+      let end = text.indexOf("\n", pos);
+      if (end < 0) end = text.length;
+      const a = text.indexOf(" ", pos);
+      const b = text.indexOf(" ", a + 1);
+      const key = text.slice(pos, a) as CacheKey;
+      const outputs = parseOutputs(text, b + 1, end);
+      m.set(key, { key, outputs, createdAt: Number(text.slice(a + 1, b)) });
       for (const port in outputs) outputDigests.push(outputs[port]!);
+      pos = end + 1;
     }
     // Two probes of the (pipeline, ...) index: is any entry filed under another pipeline?
     this.#otherPipelines ??= this.#db.prepare<[string, string]>("SELECT EXISTS (SELECT 1 FROM action_cache WHERE pipeline < ?) OR EXISTS (SELECT 1 FROM action_cache WHERE pipeline > ?)").pluck();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { useTwoConnections } from "../../helpers/two-connections.ts";
 import type { CacheKey } from "../../../src/hash/cache-key.ts";
-import { ActionCache, type ActionEntry } from "../../../src/store/action-cache.ts";
+import { ActionCache, parseOutputs, type ActionEntry } from "../../../src/store/action-cache.ts";
 import { GroupCommit } from "../../../src/store/cache-db.ts";
 import { LocalCas } from "../../../src/store/local-cas.ts";
 
@@ -14,6 +14,21 @@ function entry(cas: LocalCas, n: number): ActionEntry {
   const out = cas.putBytes(Buffer.from(JSON.stringify(n)));
   return { key: key(n), outputs: { out }, createdAt: n, record: {} as ActionEntry["record"], pipeline: "p", stepId: `s${n}`, runId: "r", durationMs: 1 };
 }
+
+describe("parseOutputs", () => {
+  it("reads what JSON.parse reads, one port or many, escaped or not", () => {
+    const d = key(7);
+    const forms = [{ out: d }, { a: d, b: key(8) }, {}, { 'we"ird\\': d }, { x: 'sha256:"quoted"' }, { __proto__: d }].map((o) => JSON.stringify(o));
+    forms.push('{"n":"a\\"b"}', '{"n":"a\\u0041"}', `{"__proto__":"${d}"}`);
+    for (const text of forms) {
+      const padded = `K 12 ${text}\nnext`;
+      const start = padded.indexOf("{");
+      const got = parseOutputs(padded, start, padded.indexOf("\n"));
+      expect(got).toEqual(JSON.parse(text));
+      expect(Object.keys(got)).toEqual(Object.keys(JSON.parse(text)));
+    }
+  });
+});
 
 describe("ActionCache.preload", () => {
   it("reads nothing again while no other connection has written, and re-reads after one has", () => {
