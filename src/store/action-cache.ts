@@ -156,8 +156,10 @@ export class ActionCache {
     this.#inlineRows ??= this.#db.prepare<[]>("SELECT max(rowid) FROM cas_inline").pluck();
     const rows = (this.#inlineRows.get() as number | null) ?? 0;
     if (rows <= 3 * digests.length) {
-      this.#allInline ??= this.#db.prepare<[]>("SELECT digest FROM cas_inline").pluck();
-      return new Set(this.#allInline.all() as string[]);
+      // As one string, split here: one conversion from SQLite instead of one per digest.
+      this.#allInline ??= this.#db.prepare<[]>("SELECT group_concat(digest, ' ') FROM cas_inline").pluck();
+      const all = this.#allInline.get() as string | null;
+      return new Set(all ? all.split(" ") : []);
     }
     this.#someInline ??= this.#db.prepare("SELECT digest FROM cas_inline WHERE digest IN (SELECT value FROM json_each(?))").pluck();
     return new Set(this.#someInline.all(JSON.stringify(digests)) as string[]);
