@@ -136,7 +136,7 @@ export class RunCoordinator {
   /** Claimed units waiting for an executor slot, one FIFO per executor kind. */
   readonly #dispatchQ = new DispatchQueues<Unit>();
   readonly #peerWaits: Unit[] = [];
-  readonly #completed: Completion[] = [];
+  #completed: Completion[] = [];
   readonly #inflight = new Map<string, Unit>();
   readonly #followers = new Map<string, Unit[]>();
   readonly #runningBy = new Map<ExecutorKind, number>();
@@ -150,13 +150,19 @@ export class RunCoordinator {
   readonly #budget: { cpu: number; memoryMb: number };
   readonly #inUse = { cpu: 0, memoryMb: 0 };
   #running = 0;
+  /** A burst is wanted in the next turn. */
   #burstScheduled = false;
-  readonly #burstNow = (): void => this.#burst();
-  #flushCheckScheduled = false;
-  /** After a burst that left steps running: commit what finished before them unless more finished meanwhile. */
-  readonly #flushIfIdle = (): void => {
-    this.#flushCheckScheduled = false;
-    if (!this.#finished && this.#completed.length === 0 && !this.#burstScheduled) this.#o.commits.flush();
+  /** The last burst left steps running: in the next turn, commit unless more finished meanwhile. */
+  #flushCheckWanted = false;
+  /** An immediate is queued for the next turn (one for both: a chain of quick steps queued two per step). */
+  #tickScheduled = false;
+  readonly #tickNow = (): void => this.#tick();
+  /** What a burst does inside its write batch (made once, not per burst). */
+  readonly #burstBatch = (): void => {
+    const done = this.#completed;
+    this.#completed = [];
+    for (const c of done) this.#finish(c);
+    this.#drainReady();
   };
   #peerTimer: NodeJS.Timeout | undefined;
   #peerDelay: number;
@@ -283,25 +289,38 @@ export class RunCoordinator {
   #scheduleBurst(): void {
     if (this.#burstScheduled || this.#finished) return;
     this.#burstScheduled = true;
-    setImmediate(this.#burstNow);
+    this.#scheduleTick();
+  }
+
+  #scheduleTick(): void {
+    if (this.#tickScheduled) return;
+    this.#tickScheduled = true;
+    setImmediate(this.#tickNow);
+  }
+
+  /** The next turn: the burst if one is wanted (more steps finished), else the idle commit check. */
+  #tick(): void {
+    this.#tickScheduled = false;
+    const check = this.#flushCheckWanted;
+    this.#flushCheckWanted = false;
+    if (this.#burstScheduled) this.#burst();
+    else if (check && !this.#finished && this.#completed.length === 0) this.#o.commits.flush();
   }
 
   /** One group commit: finish completed steps, decide every ready step, then start the claimed ones. */
   #burst(): void {
     this.#burstScheduled = false;
     if (this.#finished) return;
-    this.#o.commits.run(() => {
-      for (const c of this.#completed.splice(0)) this.#finish(c);
-      this.#drainReady();
-    });
+    this.#o.commits.run(this.#burstBatch);
     this.#dispatch();
     this.#maybeDone();
     // Steps that did not finish within this turn may run for long: commit what finished before
     // them, so a crash meanwhile keeps those results (quick steps keep sharing one batch). The
-    // check runs in the next turn, before a step that is still running can get much further.
-    if (this.#running > 0 && !this.#flushCheckScheduled) {
-      this.#flushCheckScheduled = true;
-      setImmediate(this.#flushIfIdle);
+    // check runs in the next turn, before a step that is still running can get much further;
+    // if more steps finished by then, their burst runs instead and checks again.
+    if (this.#running > 0) {
+      this.#flushCheckWanted = true;
+      this.#scheduleTick();
     }
   }
 
@@ -547,7 +566,7 @@ export class RunCoordinator {
   }
 
   #dispatch(): void {
-    if (this.#stopping === "cancelled" || (this.#stopping && !this.#o.keepGoing)) return;
+    if (this.#dispatchQ.size === 0 || this.#stopping === "cancelled" || (this.#stopping && !this.#o.keepGoing)) return;
     for (const kind of this.#dispatchQ.kinds()) {
       const ex = this.#o.executors[kind];
       if (!ex) {
