@@ -63,6 +63,8 @@ export interface RunSummary {
 type Phase = "pending" | "ready" | "waiting" | "dispatch" | "running" | "retrying" | StepOutcome;
 /** No followers (shared: most keys have none). */
 const NO_UNITS: readonly Unit[] = Object.freeze([]);
+/** Bursts in a row run as microtasks before one waits for the event loop's next turn. */
+const MICRO_BURSTS = 64;
 const TERMINAL = new Set<Phase>(["cached", "succeeded", "failed", "skipped", "cancelled"]);
 
 interface Unit {
@@ -157,6 +159,14 @@ export class RunCoordinator {
   /** An immediate is queued for the next turn (one for both: a chain of quick steps queued two per step). */
   #tickScheduled = false;
   readonly #tickNow = (): void => this.#tick();
+  /** A burst is queued as a microtask. */
+  #microScheduled = false;
+  readonly #microNow = (): void => {
+    this.#microScheduled = false;
+    if (this.#burstScheduled) this.#burst();
+  };
+  /** Bursts run as microtasks since the event loop last had a turn (see #scheduleBurst). */
+  #microBursts = 0;
   /** What a burst does inside its write batch (made once, not per burst). */
   readonly #burstBatch = (): void => {
     const done = this.#completed;
@@ -286,9 +296,22 @@ export class RunCoordinator {
     return u;
   }
 
+  /**
+   * Steps finished: burst soon. Up to MICRO_BURSTS bursts in a row run as microtasks (a chain of
+   * quick inline steps then does not wait for an event-loop turn per step), then one waits for
+   * the next turn, so timers, I/O and signals still get theirs.
+   */
   #scheduleBurst(): void {
     if (this.#burstScheduled || this.#finished) return;
     this.#burstScheduled = true;
+    if (this.#microBursts < MICRO_BURSTS) {
+      this.#microBursts++;
+      if (!this.#microScheduled) {
+        this.#microScheduled = true;
+        queueMicrotask(this.#microNow);
+      }
+      return;
+    }
     this.#scheduleTick();
   }
 
@@ -301,6 +324,7 @@ export class RunCoordinator {
   /** The next turn: the burst if one is wanted (more steps finished), else the idle commit check. */
   #tick(): void {
     this.#tickScheduled = false;
+    this.#microBursts = 0;
     const check = this.#flushCheckWanted;
     this.#flushCheckWanted = false;
     if (this.#burstScheduled) this.#burst();
@@ -317,7 +341,7 @@ export class RunCoordinator {
     // Steps that did not finish within this turn may run for long: commit what finished before
     // them, so a crash meanwhile keeps those results (quick steps keep sharing one batch). The
     // check runs in the next turn, before a step that is still running can get much further;
-    // if more steps finished by then, their burst runs instead and checks again.
+    // if more steps finished by then, their burst runs instead (and checks again).
     if (this.#running > 0) {
       this.#flushCheckWanted = true;
       this.#scheduleTick();

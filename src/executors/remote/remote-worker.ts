@@ -111,7 +111,11 @@ export class RemoteWorker {
   #sub: Redis | undefined;
   /** Job id → when a cancellation came for it while it was not running here (see #noteCancel). */
   readonly #cancelledEarly = new Map<string, number>();
-  /** Jobs finished (succeeded or failed) by this worker. */
+  /**
+   * Jobs this worker ran to the end: their step returned (succeeded) or threw (failed). Counted
+   * as the job's processing ends, before BullMQ records the outcome, so a coordinator never
+   * sees an outcome this count does not include yet.
+   */
   readonly counts = { succeeded: 0, failed: 0 };
 
   constructor(opts: RemoteWorkerOptions) {
@@ -160,8 +164,6 @@ export class RemoteWorker {
       autorun: false,
     });
     this.#worker.on("error", (err: Error) => this.#log.warn({ err: err.message }, "queue connection error"));
-    this.#worker.on("completed", () => this.counts.succeeded++);
-    this.#worker.on("failed", () => this.counts.failed++);
     void this.#worker.run().catch((err: unknown) => this.#log.error({ err }, "worker stopped"));
     await this.#worker.waitUntilReady();
     this.#log.info({ root: this.#o.root, cacheDir: this.#o.cacheDir }, "worker ready");
@@ -257,8 +259,10 @@ export class RemoteWorker {
       if (this.#remote && !(await this.#remote.pushObjects(Object.values(outputs)))) {
         lines.push({ t: "log", level: "warn", msg: `worker ${this.label} could not put the outputs on the cache server; only a coordinator sharing its cache folder can read them` });
       }
+      this.counts.succeeded++;
       return { outputs, ...(Object.keys(inline).length > 0 ? { inline } : {}), worker: this.label };
     } catch (err) {
+      this.counts.failed++;
       if (err instanceof UnrecoverableError) throw err;
       const e = cancelledEarly
         ? { code: "SLUICE_RUN_CANCELLED", message: `step "${data.stepId}" was cancelled by the coordinator before it started on worker ${this.label}.` }

@@ -89,6 +89,13 @@ export const shortLived = defineStep({
   run({ stepId }) { count(stepId); return { n: 1 }; },
 });
 
+export const passOn = defineStep({
+  name: "pass-on",
+  inputs: { n: port.json<number>() },
+  outputs: { n: port.json<number>() },
+  run: ({ inputs }) => ({ n: inputs.n + 1 }),
+});
+
 export const withEnv = defineStep({
   name: "with-env",
   env: ["MODE"],
@@ -125,6 +132,11 @@ export const dirs = definePipeline({ name: "dirs", build(p) {
   const a = p.step("seed", s.seed, { params: { n: 3 } });
   const d = p.step("make", s.makeDir, { inputs: { n: a.outputs.n } });
   p.step("read", s.readDir, { inputs: { dir: d.outputs.dir } });
+} });
+
+export const longChain = definePipeline({ name: "long-chain", build(p) {
+  let prev = p.step("c0", s.seed).outputs.n;
+  for (let i = 1; i < 300; i++) prev = p.step(\`c\${i}\`, s.passOn, { inputs: { n: prev } }).outputs.n;
 } });
 
 export const policies = definePipeline({ name: "policies", build(p) {
@@ -164,6 +176,25 @@ describe("the run coordinator", () => {
     expect(Number(threadOut)).not.toBe(threadId);
     expect(w.cas.getBytes(r.outputs.get("after")!.n!)!.toString()).toBe("42");
     expect(events.some((e) => e.type === "log" && e.stepId === "thread" && e.msg === "in a worker")).toBe(true);
+  });
+
+  it("lets the event loop have a turn while a long chain of quick inline steps runs", async () => {
+    setup();
+    const w = await open();
+    let finished = 0;
+    let finishedAtTurn = -1;
+    const r = await w.run(await w.load("long-chain"), {
+      onEvent: (e) => {
+        if (e.type === "run.started") setImmediate(() => (finishedAtTurn = finished));
+        if (e.type === "step.succeeded") finished++;
+      },
+    });
+    expect(r.status).toBe("succeeded");
+    expect(finished).toBe(300);
+    // Bursts run back to back as microtasks for a while (each step's finish does not wait for a
+    // turn of the loop), but the loop gets its turn long before the chain's end.
+    expect(finishedAtTurn).toBeGreaterThan(0);
+    expect(finishedAtTurn).toBeLessThan(150);
   });
 
   it("emits run.started first, run.finished last, and exactly one final event per step", async () => {
