@@ -63,6 +63,8 @@ export interface RunSummary {
 type Phase = "pending" | "ready" | "waiting" | "dispatch" | "running" | "retrying" | StepOutcome;
 /** No followers (shared: most keys have none). */
 const NO_UNITS: readonly Unit[] = Object.freeze([]);
+/** A unit's inputs before it is decided (shared: replaced by #decide, never changed in place). */
+const NO_INPUTS: Record<string, Digest> = Object.freeze({}) as Record<string, Digest>;
 /** Bursts in a row run as microtasks before one waits for the event loop's next turn. */
 const MICRO_BURSTS = 64;
 const TERMINAL = new Set<Phase>(["cached", "succeeded", "failed", "skipped", "cancelled"]);
@@ -293,7 +295,7 @@ export class RunCoordinator {
   }
 
   #unit(node: StepNode, map: MapState | null, element: Unit["element"], remaining: number): Unit {
-    const u: Unit = { isMap: false, node, map, element, remaining, phase: "pending", key: null, recordJson: "", inputs: {}, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, leads: false, forced: false, missedIn: 0 };
+    const u: Unit = { isMap: false, node, map, element, remaining, phase: "pending", key: null, recordJson: "", inputs: NO_INPUTS, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, leads: false, forced: false, missedIn: 0 };
     this.#order.push(u);
     return u;
   }

@@ -22,6 +22,9 @@ interface Entry {
   dirty: boolean;
 }
 
+/** Ports of a step not yet known (shared: a record's maps are replaced, never changed in place). */
+const NO_DIGESTS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** Statuses a step run never leaves. */
 const FINISHED: ReadonlySet<StepStatus> = new Set<StepStatus>(["cached", "succeeded", "failed", "skipped", "cancelled", "interrupted"]);
 
@@ -66,7 +69,7 @@ export class RunRecorder {
     const id = e.stepId!;
     const entry = this.#steps.get(id);
     if (!entry) {
-      return this.#add(id, { runId: e.runId, stepId: id, stepName: this.#stepName(id) ?? id, status: "pending", cacheKey: null, inputs: {}, outputs: {}, executor: "inline", worker: null, attempts: 0, startedAt: null, finishedAt: null, durationMs: null, error: null, reason: null }, write);
+      return this.#add(id, { runId: e.runId, stepId: id, stepName: this.#stepName(id) ?? id, status: "pending", cacheKey: null, inputs: NO_DIGESTS, outputs: NO_DIGESTS, executor: "inline", worker: null, attempts: 0, startedAt: null, finishedAt: null, durationMs: null, error: null, reason: null }, write);
     }
     if (entry.frozen) {
       entry.record = { ...entry.record };
