@@ -476,10 +476,9 @@ export class RunCoordinator {
   #inputsOf(u: Unit): Record<string, Digest> {
     const out: Record<string, Digest> = {};
     const wired = u.node.inputs;
-    const sources = this.#sourceOutputs.size > 0 ? this.#sourceOutputs : undefined;
     for (const port in wired) {
       const src = wired[port]!;
-      const source = sources?.get(src.node);
+      const source = this.#sourceOutputs.get(src.node);
       out[port] = source ? source.digest : this.#states.get(src.node)!.outputs![src.port]!;
     }
     if (u.element) out[u.element.port] = u.element.digest;
