@@ -2,7 +2,7 @@ import { Type, type Static, type TObject } from "@sinclair/typebox";
 import { SluiceError } from "../errors.ts";
 import { callerModuleUrl } from "./caller.ts";
 import { runPolicyProblems, type AnyStep, type CachePolicy, type ExecutorKind, type RunPolicy, type Step } from "./define-step.ts";
-import { validateParams } from "./params.ts";
+import { shallowCopy, validateParams } from "./params.ts";
 import { checkSchedules, type Schedule, type ScheduleSpec } from "./schedules.ts";
 import { isOutputRef, type InputRefs, type InputValue, type OutputRef, type OutputRefs, type PortSpec, type Ports } from "./ports.ts";
 
@@ -210,13 +210,6 @@ function stepPolicy(step: AnyStep): RunPolicy {
   return policy;
 }
 
-/** A copy of an object's own enumerable properties, made by assignment. */
-function ownCopy(o: object): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(o)) out[k] = (o as Record<string, unknown>)[k];
-  return out;
-}
-
 const isStepValue = (v: unknown): v is AnyStep => typeof v === "object" && v !== null && (v as { __sluiceStep?: unknown }).__sluiceStep === true;
 
 /** Runs `build` with already-validated params and records what it wired. Pure: runs no step. */
@@ -254,7 +247,7 @@ export function recordPipeline(pipeline: AnyPipeline, params: unknown): { nodes:
       const policy = opts.retries === undefined && opts.timeoutMs === undefined && opts.resources === undefined ? stepPolicy(step) : { retries: opts.retries ?? step.retries, timeoutMs: opts.timeoutMs ?? step.timeoutMs, resources: opts.resources ?? step.resources };
       // Params are copied now (build may reuse and change the object it passed) by assignment:
       // the plan freezes this copy, and V8 freezes spread copies 3–8× slower.
-      return { kind: "step", id: prefix + id, step, inputs: { ...(opts.inputs ?? {}) }, params: opts.params === undefined ? {} : ownCopy(opts.params), executor: opts.executor, cache: opts.cache, policy, when: opts.when };
+      return { kind: "step", id: prefix + id, step, inputs: { ...(opts.inputs ?? {}) }, params: opts.params === undefined ? {} : shallowCopy(opts.params), executor: opts.executor, cache: opts.cache, policy, when: opts.when };
     };
     const outputsOf = (id: string, step: unknown, kindOf: (k: string) => string): Record<string, OutputRef> => {
       // A plain loop: entries/map/fromEntries allocated five objects per port, per step.
