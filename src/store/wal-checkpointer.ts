@@ -67,6 +67,15 @@ interface Watched {
   active: boolean;
 }
 
+/** The size of a database's write-ahead log; 0 without one, or without access to it. */
+function logBytes(file: string): number {
+  try {
+    return fs.statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** SQLite's default automatic checkpoint (pages). */
 const DEFAULT_PAGES = 1000;
 
@@ -110,9 +119,8 @@ export class WalCheckpointer {
       this.#worker!.postMessage({ op: "checkpoint", file: w.file });
       return;
     }
-    // Without a log (or without access to it) there is nothing to hand over.
-    const size = fs.statSync(`${w.file}-wal`, { throwIfNoEntry: false })?.size ?? 0;
-    if (size < this.startBytes) return;
+    // Without a log (or without access to it) there is nothing to hand over; a commit never fails here.
+    if (logBytes(w.file) < this.startBytes) return;
     const worker = this.#start();
     if (!worker) return;
     let set = this.#files.get(w.file);
