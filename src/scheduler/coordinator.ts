@@ -594,7 +594,11 @@ export class RunCoordinator {
 
   #dispatch(): void {
     if (this.#dispatchQ.size === 0 || this.#stopping === "cancelled" || (this.#stopping && !this.#o.keepGoing)) return;
-    for (const kind of this.#dispatchQ.kinds()) {
+    // Steps on isolated executors (threads, processes, remote workers) read their inputs from the
+    // database through other connections: they start after one commit for all of them (a burst of
+    // 256 remote steps committed 256 times, each write batch reopened for the next claim).
+    const isolated: Array<{ u: Unit; ex: Executor; need: { cpu: number; memoryMb: number } }> = [];
+    kinds: for (const kind of this.#dispatchQ.kinds()) {
       const ex = this.#o.executors[kind];
       if (!ex) {
         for (const u of this.#dispatchQ.drain(kind)) this.#completed.push({ unit: u, error: new SluiceError("SLUICE_CONFIG_INVALID", `step "${u.node.id}" wants executor "${kind}", which this run has not started. Use executor "inline", "thread" or "process".`, { step: u.node.id, executor: kind }) });
@@ -602,7 +606,7 @@ export class RunCoordinator {
         continue;
       }
       for (;;) {
-        if (this.#running >= this.#o.concurrency) return;
+        if (this.#running >= this.#o.concurrency) break kinds;
         const u = this.#dispatchQ.peek(kind);
         if (!u || (this.#runningBy.get(kind) ?? 0) >= ex.limit) break;
         const need = this.#needs(u);
@@ -614,15 +618,17 @@ export class RunCoordinator {
         this.#running++;
         this.#inUse.cpu += need.cpu;
         this.#inUse.memoryMb += need.memoryMb;
-        this.#start(u, ex, need);
+        if (ex.isolated) isolated.push({ u, ex, need });
+        else this.#start(u, ex, need);
       }
     }
+    if (isolated.length === 0) return;
+    this.#o.commits.flush();
+    for (const { u, ex, need } of isolated) this.#start(u, ex, need);
   }
 
   #start(u: Unit, ex: Executor, need: { cpu: number; memoryMb: number }): void {
     const { node } = u;
-    // Its inputs may still sit in this connection's open batch: make them visible first.
-    if (ex.isolated) this.#o.commits.flush();
     const { runId, clock, emit } = this.#o;
     u.phase = "running";
     u.attempt += 1;
