@@ -597,7 +597,7 @@ export class RunCoordinator {
     // Steps on isolated executors (threads, processes, remote workers) read their inputs from the
     // database through other connections: they start after one commit for all of them (a burst of
     // 256 remote steps committed 256 times, each write batch reopened for the next claim).
-    const isolated: Array<{ u: Unit; ex: Executor; need: { cpu: number; memoryMb: number } }> = [];
+    let isolated: Array<{ u: Unit; ex: Executor; need: { cpu: number; memoryMb: number } }> | undefined;
     kinds: for (const kind of this.#dispatchQ.kinds()) {
       const ex = this.#o.executors[kind];
       if (!ex) {
@@ -618,11 +618,11 @@ export class RunCoordinator {
         this.#running++;
         this.#inUse.cpu += need.cpu;
         this.#inUse.memoryMb += need.memoryMb;
-        if (ex.isolated) isolated.push({ u, ex, need });
+        if (ex.isolated) (isolated ??= []).push({ u, ex, need });
         else this.#start(u, ex, need);
       }
     }
-    if (isolated.length === 0) return;
+    if (!isolated) return;
     this.#o.commits.flush();
     for (const { u, ex, need } of isolated) this.#start(u, ex, need);
   }

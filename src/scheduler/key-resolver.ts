@@ -97,15 +97,10 @@ export class KeyResolver {
     return out;
   }
 
-  /** The key of a step instance whose inputs are digested, with its record. */
-  keyFor(node: StepNode, inputs: Readonly<Record<string, Digest>>): { key: CacheKey; record: KeyRecord; recordJson: string } {
-    const { key, recordJson } = this.keyOf(node, inputs);
-    return { key, record: this.recordOf(node, inputs), recordJson };
-  }
-
   /**
-   * The key alone and the canonical JSON it hashes (also what the action cache stores as the
-   * entry's manifest). A hit needs no record object: 10,000 of them were garbage at once.
+   * The key of a step instance whose inputs are digested, and the canonical JSON it hashes (what
+   * the action cache stores as the entry's manifest). No record object: a hit needs none (10,000
+   * of them were garbage at once); `recordOf` makes one for an entry or an explanation.
    */
   keyOf(node: StepNode, inputs: Readonly<Record<string, Digest>>): { key: CacheKey; recordJson: string } {
     const json = this.#sharedOf(node).json;

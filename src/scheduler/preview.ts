@@ -60,14 +60,14 @@ export async function previewRun(plan: Plan, services: CacheServices, opts: { fo
       out.push(previewMap(node, inputs, known, keys, services, plan.name, forcedId(id)));
       continue;
     }
-    const { key, record } = keys.keyFor(node, inputs);
+    const { key } = keys.keyOf(node, inputs);
     const look = forcedId(id) ? ({ hit: false, reason: "forced" } as const) : keys.lookup(node, key);
     if (look.hit) {
       known.set(id, look.outputs);
       out.push({ ...base, decision: "cached", reason: "cache hit", key, changes: [] });
       continue;
     }
-    const { changes, reason } = whyMiss(services, plan.name, node, key, record, look.reason);
+    const { changes, reason } = whyMiss(services, plan.name, node, key, keys.recordOf(node, inputs), look.reason);
     out.push({ ...base, decision: "run", reason, key, changes });
   }
   return out;
@@ -80,7 +80,8 @@ function previewMap(node: MapNode, inputs: Record<string, Digest>, known: Map<st
   let firstMiss: StepPreview | undefined;
   let misses = 0;
   for (const e of elements) {
-    const { key, record } = keys.keyFor(e.node, { ...inputs, [node.as]: e.digest });
+    const elementInputs = { ...inputs, [node.as]: e.digest };
+    const { key } = keys.keyOf(e.node, elementInputs);
     const look = forced ? ({ hit: false, reason: "forced" } as const) : keys.lookup(e.node, key);
     if (look.hit) {
       hits.push(look.outputs);
@@ -88,7 +89,7 @@ function previewMap(node: MapNode, inputs: Record<string, Digest>, known: Map<st
     }
     misses++;
     if (!firstMiss) {
-      const why = whyMiss(services, pipeline, e.node, key, record, look.reason);
+      const why = whyMiss(services, pipeline, e.node, key, keys.recordOf(e.node, elementInputs), look.reason);
       firstMiss = { id: e.node.id, step: node.step.name, decision: "run", reason: why.reason, key, changes: why.changes };
     }
   }

@@ -44,7 +44,7 @@ export async function prefetchFromRemote(plan: Plan, services: CacheServices, re
       if (!inputs || (node.kind === "map" && over === undefined)) continue;
       tried.add(id);
       if (node.kind === "step") {
-        want(keys.keyFor(node, inputs).key, (o) => known.set(id, o));
+        want(keys.keyOf(node, inputs).key, (o) => known.set(id, o));
         continue;
       }
       let elements: MapElement[];
@@ -59,7 +59,7 @@ export async function prefetchFromRemote(plan: Plan, services: CacheServices, re
         if (left === 0) known.set(id, collected(node, outs as Outputs[], services));
       };
       elements.forEach((e, i) =>
-        want(keys.keyFor(e.node, { ...inputs, [node.as]: e.digest }).key, (o) => {
+        want(keys.keyOf(e.node, { ...inputs, [node.as]: e.digest }).key, (o) => {
           if (outs[i] !== undefined) return;
           outs[i] = o;
           left--;

@@ -47,12 +47,12 @@ export interface RemoteCacheStats {
 }
 
 const casName = (d: Digest): string => `cas-${digestHex(d)}`;
+const acName = (k: CacheKey): string => `ac-${digestHex(k)}`;
 
 /** Removes the temp file a fetched body was streamed to, if any (adopting it moved it already). */
 function removeSpilled(r: FetchResult): void {
   if ("path" in r) rmSync(r.path, { force: true });
 }
-const acName = (k: CacheKey): string => `ac-${digestHex(k)}`;
 const MANIFEST_HEAD = '{"entries":[';
 
 /** A folder manifest, when these bytes are one (a cheap prefix test first). */

@@ -223,7 +223,7 @@ export function runStoreMigrations(dialect: RunStoreDialect): Record<string, Mig
     "0005_step_run_sets": {
       async up(db: Kysely<any>): Promise<void> {
         // Finished steps that never had a row of their own, many to a row (see kysely-run-store
-        // `appendFinishedStepRuns`): a cached 10,000-step run writes one row, not 10,000.
+        // `appendFinishedStepRuns`): a cached 10,000-step run writes a few rows, not 10,000.
         await db.schema
           .createTable("step_run_sets")
           .addColumn("seq", seqType, (c) => (dialect === "sqlite" ? c.primaryKey() : c.primaryKey().generatedByDefaultAsIdentity()))

@@ -30,7 +30,7 @@ export interface RunsTable {
   step_count: IntColumn;
 }
 
-/** Table `step_runs`: one row per (run, step instance). */
+/** Table `step_runs`: one row per (run, step instance), except the finished ones stored in `step_run_sets`. */
 export interface StepRunsTable {
   run_id: string;
   step_id: string;
@@ -54,7 +54,7 @@ export interface StepRunsTable {
 
 /**
  * Table `step_run_sets`: finished step runs that have no `step_runs` row, many to a row. `body`
- * is JSON in format `format` (see rows.ts `encodeStepRunSet`).
+ * is JSON in format `format` (see step-run-sets.ts `encodeStepRunSet`).
  */
 export interface StepRunSetsTable {
   seq: Generated<IntColumn>;
