@@ -13,7 +13,7 @@ import { Worker } from "node:worker_threads";
  * A database is handed over once its log reaches `startBytes` (small databases never start the
  * thread). From then on each commit asks the thread for a PASSIVE checkpoint, which never blocks
  * readers or writers; the committing connection keeps an automatic checkpoint at a higher mark
- * (`fallbackPages`) in case the thread falls behind. If the thread cannot work (it failed to
+ * (`fallbackBytes`, in whole pages) in case the thread falls behind. If the thread cannot work (it failed to
  * start, or a checkpoint failed), every connection goes back to SQLite's default.
  */
 export interface WalWatch {
@@ -90,9 +90,10 @@ export class WalCheckpointer {
 
   /**
    * @param startBytes the log size at which a connection hands its checkpoints over
-   * @param fallbackPages the automatic checkpoint a connection keeps once it has handed them over
+   * @param fallbackBytes the automatic checkpoint a connection keeps once it has handed them over
+   *   (SQLite counts it in pages: this many bytes of the database's page size)
    */
-  constructor(readonly startBytes: number, readonly fallbackPages: number) {}
+  constructor(readonly startBytes: number, readonly fallbackBytes: number) {}
 
   watch(db: Database.Database, file: string): WalWatch {
     const w: Watched = { db, file, active: false };
@@ -131,7 +132,8 @@ export class WalCheckpointer {
     }
     set.add(w);
     w.active = true;
-    w.db.pragma(`wal_autocheckpoint = ${this.fallbackPages}`);
+    const pageSize = w.db.pragma("page_size", { simple: true }) as number;
+    w.db.pragma(`wal_autocheckpoint = ${Math.max(DEFAULT_PAGES, Math.ceil(this.fallbackBytes / pageSize))}`);
     worker.postMessage({ op: "checkpoint", file: w.file });
   }
 
@@ -190,8 +192,8 @@ export class WalCheckpointer {
   }
 }
 
-/** The process's checkpoint thread: started when a log first reaches 1 MiB; 16,000-page fallback. */
-const shared = new WalCheckpointer(2 ** 20, 16_000);
+/** The process's checkpoint thread: started when a log first reaches 1 MiB; a 64 MiB fallback. */
+const shared = new WalCheckpointer(2 ** 20, 64 * 2 ** 20);
 
 /** Hands the WAL checkpoints of `db` (the SQLite file `file`) to the process's checkpoint thread. */
 export function watchWal(db: Database.Database, file: string): WalWatch {

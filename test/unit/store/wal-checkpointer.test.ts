@@ -35,7 +35,7 @@ const autocheckpoint = (): number => db.pragma("wal_autocheckpoint", { simple: t
 
 describe("WalCheckpointer", () => {
   it("leaves a small log to SQLite: no thread, the default automatic checkpoint", async () => {
-    const watch = new WalCheckpointer(1024 * 1024, 16_000).watch(db, file);
+    const watch = new WalCheckpointer(1024 * 1024, 64 * 1024 * 1024).watch(db, file);
     write(256);
     watch.committed();
     await watch.settled();
@@ -46,14 +46,14 @@ describe("WalCheckpointer", () => {
   });
 
   it("checkpoints a log past the mark on its thread, and raises the connection's own mark", async () => {
-    const watch = new WalCheckpointer(1024 * 1024, 16_000).watch(db, file);
+    const watch = new WalCheckpointer(1024 * 1024, 64 * 1024 * 1024).watch(db, file);
     // 2 MiB: past the thread's mark, below SQLite's own (1,000 pages, ~4 MiB), so only the thread copies it.
     write(2048);
     expect(statSync(file).size).toBeLessThan(64 * 1024);
     watch.committed();
     await watch.settled();
     expect(statSync(file).size).toBeGreaterThan(2000 * 1024);
-    expect(autocheckpoint()).toBe(16_000);
+    expect(autocheckpoint()).toBe(16_384); // 64 MiB of 4 KiB pages
     // Later commits keep being copied.
     write(1024);
     watch.committed();
@@ -67,7 +67,7 @@ describe("WalCheckpointer", () => {
   });
 
   it("shares one thread connection between two watches of a file, closed when the last is released", async () => {
-    const cp = new WalCheckpointer(1024 * 1024, 16_000);
+    const cp = new WalCheckpointer(1024 * 1024, 64 * 1024 * 1024);
     const other = new Database(file);
     try {
       const a = cp.watch(db, file);
@@ -90,10 +90,10 @@ describe("WalCheckpointer", () => {
     // A log past the mark beside a file that is not there: the thread cannot open it.
     const missing = join(root, "gone.db");
     writeFileSync(`${missing}-wal`, Buffer.alloc(2 * 1024 * 1024));
-    const cp = new WalCheckpointer(1024 * 1024, 16_000);
+    const cp = new WalCheckpointer(1024 * 1024, 64 * 1024 * 1024);
     const watch = cp.watch(db, missing);
     watch.committed();
-    expect(autocheckpoint()).toBe(16_000);
+    expect(autocheckpoint()).toBe(16_384); // 64 MiB of 4 KiB pages
     await watch.settled();
     expect(autocheckpoint()).toBe(1000);
     // And it does not try again.
