@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import { isAscii } from "node:buffer";
 import type { CacheKey, KeyRecord } from "../hash/cache-key.ts";
 import type { CodeFiles } from "../hash/explain.ts";
 import type { Digest } from "../util/canonical-json.ts";
@@ -31,19 +32,43 @@ export interface ActionCacheRemote {
   publish(entry: ActionEntry): void;
 }
 
+/** The port name of the last entry `parseOutputs` cut out: a run's entries mostly share it. */
+let lastPort = "";
+
 /**
  * An entry's outputs from `text[start, end)`, their stored JSON. The usual one-port form
- * `{"port":"digest"}` is cut out directly (three times faster than JSON.parse over 10,000
- * entries); anything else is parsed.
+ * `{"port":"digest"}` is cut out directly, the port name reused from the entry before when it is
+ * the same (10,000 entries: JSON.parse 2.1 ms, this 0.7); anything else is parsed.
  */
 export function parseOutputs(text: string, start: number, end: number): Record<string, Digest> {
-  const q = text.indexOf('"', start + 2);
-  if (text.charCodeAt(start) === 123 && text.charCodeAt(start + 1) === 34 && q > 0 && q + 3 < end && text.startsWith('":"', q) && text.indexOf('"', q + 3) === end - 2 && text.charCodeAt(end - 1) === 125) {
-    const port = text.slice(start + 2, q);
-    const digest = text.slice(q + 3, end - 2);
-    if (!port.includes("\\") && !digest.includes("\\")) return { [port]: digest as Digest };
+  // {"port":"digest"}
+  if (text.charCodeAt(start) === 123 && text.charCodeAt(start + 1) === 34 && text.charCodeAt(end - 2) === 34 && text.charCodeAt(end - 1) === 125) {
+    let q = start + 2 + lastPort.length;
+    let port = lastPort;
+    if (port === "" || text.charCodeAt(q) !== 34 || !text.startsWith(port, start + 2)) {
+      q = text.indexOf('"', start + 2);
+      port = text.slice(start + 2, q);
+    }
+    if (q > 0 && text.startsWith('":"', q) && text.indexOf('"', q + 3) === end - 2 && port !== "__proto__") {
+      const digest = text.slice(q + 3, end - 2);
+      if (port.indexOf("\\") < 0 && digest.indexOf("\\") < 0) {
+        lastPort = port;
+        const outputs: Record<string, Digest> = {};
+        outputs[port] = digest as Digest;
+        return outputs;
+      }
+    }
   }
   return JSON.parse(text.slice(start, end)) as Record<string, Digest>;
+}
+
+/**
+ * A text SQLite built as a BLOB: ASCII (keys, digests, numbers; outputs JSON almost always) is
+ * copied byte for byte, 1.3 ms faster for a 10,000-entry preload than SQLite's UTF-8 text.
+ */
+function asText(b: Buffer | null): string {
+  if (b === null) return "";
+  return b.toString(isAscii(b) ? "latin1" : "utf8");
 }
 
 /**
@@ -123,13 +148,14 @@ export class ActionCache {
       m.set(key, { key, outputs, createdAt });
       for (const port in outputs) outputDigests.push(outputs[port]!);
     };
-    // One string for all the rows (`key created_at outputs` lines): SQLite builds it, and V8 makes
-    // one string instead of three values per row (10,000 entries: 13.3 → 10.6 ms with the parsing).
+    // One text for all the rows (`key created_at outputs` lines): SQLite builds it, and V8 makes
+    // one string instead of three values per row (10,000 entries: 13.3 → 10.6 ms with the parsing;
+    // read as bytes (`asText`) and with the faster `parseOutputs`, 11 ms with the inline objects).
     // Keys are hex and outputs JSON without raw newlines, so neither holds a separator.
-    this.#byPipeline ??= this.#db.prepare<[string]>("SELECT group_concat(key || ' ' || created_at || ' ' || outputs, char(10)) FROM action_cache WHERE pipeline = ?").pluck();
+    this.#byPipeline ??= this.#db.prepare<[string]>("SELECT CAST(group_concat(key || ' ' || created_at || ' ' || outputs, char(10)) AS BLOB) FROM action_cache WHERE pipeline = ?").pluck();
     let text: string;
     try {
-      text = (this.#byPipeline.get(pipeline) as string | null) ?? "";
+      text = asText(this.#byPipeline.get(pipeline) as Buffer | null);
     } catch {
       // Millions of entries make a string longer than SQLite or V8 allows: read them row by row.
       for (const [key, json, createdAt] of this.#db.prepare<[string]>("SELECT key, outputs, created_at FROM action_cache WHERE pipeline = ?").raw(true).iterate(pipeline) as Iterable<[CacheKey, string, number]>) {
@@ -167,9 +193,9 @@ export class ActionCache {
     const rows = (this.#inlineRows.get() as number | null) ?? 0;
     if (rows <= 3 * digests.length) {
       // As one string, split here: one conversion from SQLite instead of one per digest.
-      this.#allInline ??= this.#db.prepare<[]>("SELECT group_concat(digest, ' ') FROM cas_inline").pluck();
+      this.#allInline ??= this.#db.prepare<[]>("SELECT CAST(group_concat(digest, ' ') AS BLOB) FROM cas_inline").pluck();
       try {
-        const all = this.#allInline.get() as string | null;
+        const all = asText(this.#allInline.get() as Buffer | null);
         return new Set(all ? all.split(" ") : []);
       } catch {
         // Longer than SQLite or V8 allows a string to be: look the outputs up instead.

@@ -49,6 +49,18 @@ describe("ActionCache.preload", () => {
     expect(cache.getLocal(key(2))).toBeDefined();
   });
 
+  it("reads entries back exactly, with ports of one name, of several, and not ASCII", () => {
+    const cas = new LocalCas({ dir: db.root, db: db.mine });
+    const writer = new ActionCache(db.mine);
+    const outs = [1, 2, 3, 4].map((n) => cas.putBytes(Buffer.from(`v${n}`)));
+    const shapes: Array<Record<string, string>> = [{ out: outs[0]! }, { out: outs[1]! }, { outcome: outs[2]! }, { "sortie_é": outs[3]!, out: outs[0]! }];
+    shapes.forEach((outputs, n) => writer.put({ ...entry(cas, n + 10), outputs: outputs as ActionEntry["outputs"] }));
+    // Another connection (another process) reads them all in one preload.
+    const reader = new ActionCache(db.theirs);
+    expect(reader.preload("p")).toBeDefined();
+    shapes.forEach((outputs, n) => expect(reader.getLocal(key(n + 10))).toEqual({ key: key(n + 10), outputs, createdAt: n + 10 }));
+  });
+
   it("returns the inline objects present, whether it reads them all or looks each up", () => {
     const cas = new LocalCas({ dir: db.root, db: db.mine });
     const cache = new ActionCache(db.mine);
