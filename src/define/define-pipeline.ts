@@ -212,11 +212,24 @@ function stepPolicy(step: AnyStep): RunPolicy {
 
 const isStepValue = (v: unknown): v is AnyStep => typeof v === "object" && v !== null && (v as { __sluiceStep?: unknown }).__sluiceStep === true;
 
+/** What `recordPipeline` found: the nodes in the order added, where each id is, and the problems. */
+export interface RecordedPipeline {
+  readonly nodes: NodeSpec[];
+  /** Node id → its position in `nodes` (-1 for a sub-pipeline's id, which names no node). */
+  readonly index: ReadonlyMap<string, number>;
+  readonly problems: PlanProblem[];
+}
+
 /** Runs `build` with already-validated params and records what it wired. Pure: runs no step. */
-export function recordPipeline(pipeline: AnyPipeline, params: unknown): { nodes: NodeSpec[]; problems: PlanProblem[] } {
+export function recordPipeline(pipeline: AnyPipeline, params: unknown): RecordedPipeline {
   const nodes: NodeSpec[] = [];
   const problems: PlanProblem[] = [];
-  const seen = new Set<string>();
+  // Every id taken so far.
+  const index = new Map<string, number>();
+  const add = (node: NodeSpec): void => {
+    index.set(node.id, nodes.length);
+    nodes.push(node);
+  };
   const name = pipeline.name;
   const ref = (node: string, port: string, kind: string): OutputRef<any, any> => Object.freeze({ __ref: true, node, port, kind });
 
@@ -227,11 +240,11 @@ export function recordPipeline(pipeline: AnyPipeline, params: unknown): { nodes:
         return false;
       }
       const full = prefix === "" ? id : prefix + id;
-      if (seen.has(full)) {
+      if (index.has(full)) {
         problems.push({ code: "SLUICE_DUPLICATE_ID", pipeline: name, step: full, message: `pipeline "${name}" › step "${full}": the id is used twice. Give each step instance its own id.` });
         return false;
       }
-      seen.add(full);
+      // The caller adds the node at once (or, for a sub-pipeline, marks the id taken).
       return true;
     };
     const instance = (id: string, step: unknown, opts: InstanceOptions & { inputs?: Record<string, unknown>; params?: Record<string, unknown> }, what: string): StepNodeSpec | undefined => {
@@ -239,12 +252,14 @@ export function recordPipeline(pipeline: AnyPipeline, params: unknown): { nodes:
         problems.push({ code: "SLUICE_NOT_A_STEP", pipeline: name, step: prefix + id, message: `pipeline "${name}" › step "${prefix + id}": the second argument of ${what} is not a step. Pass a value made by defineStep().` });
         return undefined;
       }
-      const policyProblems = runPolicyProblems(opts);
+      // An instance that sets no policy of its own has nothing to check.
+      const ownPolicy = opts.retries !== undefined || opts.timeoutMs !== undefined || opts.resources !== undefined;
+      const policyProblems = ownPolicy ? runPolicyProblems(opts) : [];
       if (opts.when !== undefined && (opts.when as { __when?: unknown }).__when !== true) policyProblems.push("when must be made by p.when(ref, test)");
       for (const msg of policyProblems) problems.push({ code: "SLUICE_BAD_OPTION", pipeline: name, step: prefix + id, message: `pipeline "${name}" › step "${prefix + id}": ${msg}.` });
       if (!claim(id)) return undefined;
       // Most instances set no policy of their own: they share their step's (one object per step, not per instance).
-      const policy = opts.retries === undefined && opts.timeoutMs === undefined && opts.resources === undefined ? stepPolicy(step) : { retries: opts.retries ?? step.retries, timeoutMs: opts.timeoutMs ?? step.timeoutMs, resources: opts.resources ?? step.resources };
+      const policy = !ownPolicy ? stepPolicy(step) : { retries: opts.retries ?? step.retries, timeoutMs: opts.timeoutMs ?? step.timeoutMs, resources: opts.resources ?? step.resources };
       // Params are copied now (build may reuse and change the object it passed) by assignment:
       // the plan freezes this copy, and V8 freezes spread copies 3–8× slower.
       return { kind: "step", id: prefix + id, step, inputs: { ...(opts.inputs ?? {}) }, params: opts.params === undefined ? {} : shallowCopy(opts.params), executor: opts.executor, cache: opts.cache, policy, when: opts.when };
@@ -259,12 +274,12 @@ export function recordPipeline(pipeline: AnyPipeline, params: unknown): { nodes:
     return {
       step(id, step, ...rest) {
         const spec = instance(id, step, (rest[0] ?? {}) as never, "p.step()");
-        if (spec) nodes.push(spec);
+        if (spec) add(spec);
         return { id: prefix + id, outputs: outputsOf(id, step, (k) => k) as never };
       },
       map(id, step, opts) {
         const spec = instance(id, step, opts as never, "p.map()");
-        if (spec) nodes.push({ ...spec, kind: "map", over: opts.over, as: opts.as, key: opts.key as MapNodeSpec["key"] });
+        if (spec) add({ ...spec, kind: "map", over: opts.over, as: opts.as, key: opts.key as MapNodeSpec["key"] });
         return { id: prefix + id, outputs: outputsOf(id, step, () => "json") as never };
       },
       pipeline(id, sub, ...rest) {
@@ -275,6 +290,7 @@ export function recordPipeline(pipeline: AnyPipeline, params: unknown): { nodes:
           return { id: prefix + id, outputs: outputs as never };
         }
         if (!claim(id)) return { id: prefix + id, outputs: outputs as never };
+        index.set(prefix + id, -1);
         const pv = validateParams(sub.params, opts.params ?? {});
         if (!pv.ok) {
           for (const i of pv.issues) problems.push({ code: "SLUICE_PARAMS_INVALID", pipeline: name, step: prefix + id, field: i.path, message: `pipeline "${name}" › sub-pipeline "${prefix + id}" (${sub.name}) › param "${i.path}" ${i.message}.` });
@@ -295,11 +311,11 @@ export function recordPipeline(pipeline: AnyPipeline, params: unknown): { nodes:
         return Object.freeze({ __when: true as const, ref: r, test, label: label ?? test.toString().replace(/\s+/g, " ").slice(0, 80) });
       },
       file(id, path) {
-        if (claim(id)) nodes.push({ kind: "source", id: prefix + id, sourceKind: "file", path });
+        if (claim(id)) add({ kind: "source", id: prefix + id, sourceKind: "file", path });
         return ref(prefix + id, "file", "file");
       },
       dir(id, path) {
-        if (claim(id)) nodes.push({ kind: "source", id: prefix + id, sourceKind: "dir", path });
+        if (claim(id)) add({ kind: "source", id: prefix + id, sourceKind: "dir", path });
         return ref(prefix + id, "dir", "dir");
       },
       output(nodeId, port) {
@@ -308,5 +324,5 @@ export function recordPipeline(pipeline: AnyPipeline, params: unknown): { nodes:
     };
   };
   pipeline.build(makeBuilder(""), params as never, {} as never);
-  return { nodes, problems };
+  return { nodes, index, problems };
 }

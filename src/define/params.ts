@@ -3,7 +3,6 @@ import type { TObject, TSchema } from "@sinclair/typebox";
 
 // Schemas come from TypeBox, so they are well-formed: skip compiling the meta-schema (~100 ms at start-up).
 const ajv = new Ajv2020({ allErrors: true, useDefaults: true, coerceTypes: false, removeAdditional: false, strict: false, validateSchema: false });
-const compiled = new WeakMap<TSchema, ValidateFunction>();
 
 /** One params problem: the path inside the params object and what is wrong. */
 export interface ParamIssue {
@@ -23,23 +22,35 @@ function closeObjects(schema: unknown): unknown {
   return out;
 }
 
-const defaultsIn = new WeakMap<TSchema, boolean>();
-
-/** Whether a `default` keyword appears anywhere in the schema. */
-function hasDefaults(schema: TSchema): boolean {
-  let v = defaultsIn.get(schema);
-  if (v === undefined) {
-    const walk = (x: unknown): boolean => typeof x === "object" && x !== null && (Array.isArray(x) ? x.some(walk) : "default" in x || Object.values(x).some(walk));
-    defaultsIn.set(schema, (v = walk(schema)));
-  }
-  return v;
-}
-
 /** An object schema that an empty object satisfies as it is (nothing required, no defaults, no other object-level rule). */
 const OBJECT_ONLY_KEYS = new Set(["type", "properties", "required", "additionalProperties", "description", "title", "$id"]);
 
-function acceptsEmpty(schema: TSchema): boolean {
-  return schema.type === "object" && !hasDefaults(schema) && (schema.required === undefined || schema.required.length === 0) && Object.keys(schema).every((k) => OBJECT_ONLY_KEYS.has(k));
+/** What validating against a schema needs, worked out once per schema. */
+interface SchemaInfo {
+  /** A `default` keyword appears somewhere in the schema. */
+  readonly defaults: boolean;
+  /** An empty object satisfies it as it is. */
+  readonly acceptsEmpty: boolean;
+  /** Compiled on first use (a compile costs milliseconds of a CLI start-up). */
+  validate: ValidateFunction | undefined;
+}
+
+const infos = new WeakMap<TSchema, SchemaInfo>();
+
+/** The schema asked for last: a pipeline validates many instances of one step in a row, and a WeakMap read cost 0.3 µs. */
+let last: { schema: TSchema; info: SchemaInfo } | undefined;
+
+function infoOf(schema: TSchema): SchemaInfo {
+  if (last?.schema === schema) return last.info;
+  let info = infos.get(schema);
+  if (!info) {
+    const walk = (x: unknown): boolean => typeof x === "object" && x !== null && (Array.isArray(x) ? x.some(walk) : "default" in x || Object.values(x).some(walk));
+    const defaults = walk(schema);
+    const acceptsEmpty = schema.type === "object" && !defaults && (schema.required === undefined || schema.required.length === 0) && Object.keys(schema).every((k) => OBJECT_ONLY_KEYS.has(k));
+    infos.set(schema, (info = { defaults, acceptsEmpty, validate: undefined }));
+  }
+  last = { schema, info };
+  return info;
 }
 
 function isEmptyParams(raw: unknown): boolean {
@@ -47,15 +58,6 @@ function isEmptyParams(raw: unknown): boolean {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return false;
   for (const _ in raw) return false;
   return true;
-}
-
-function validatorFor(schema: TSchema): ValidateFunction {
-  let v = compiled.get(schema);
-  if (!v) {
-    v = ajv.compile(closeObjects(schema) as object);
-    compiled.set(schema, v);
-  }
-  return v;
 }
 
 function valueAt(obj: unknown, path: string[]): unknown {
@@ -120,12 +122,13 @@ export function shallowCopy(o: object): Record<string, unknown> {
 export function validateParams(schema: TObject, raw: unknown, opts?: { owned?: boolean }): { ok: true; value: Record<string, unknown> } | { ok: false; issues: ParamIssue[] } {
   // No params against an object schema that requires none and fills no defaults: nothing to
   // check, and no validator to compile (a compile costs milliseconds of a CLI start-up).
-  if (isEmptyParams(raw) && acceptsEmpty(schema)) return { ok: true, value: {} };
-  const validate = validatorFor(schema);
+  const info = infoOf(schema);
+  if (isEmptyParams(raw) && info.acceptsEmpty) return { ok: true, value: {} };
+  const validate = (info.validate ??= ajv.compile(closeObjects(schema) as object));
   // Only defaults make ajv write into the value: without any, a shallow copy keeps the caller's
   // object untouched (planning 10,000 steps spent ~10% of its time deep-copying params).
   const isObject = typeof raw === "object" && raw !== null && !Array.isArray(raw);
-  const value = (hasDefaults(schema) ? structuredClone(raw ?? {}) : !isObject ? (raw ?? {}) : opts?.owned ? raw : shallowCopy(raw)) as Record<string, unknown>;
+  const value = (info.defaults ? structuredClone(raw ?? {}) : !isObject ? (raw ?? {}) : opts?.owned ? raw : shallowCopy(raw)) as Record<string, unknown>;
   if (validate(value)) return { ok: true, value };
   return { ok: false, issues: mergeUnionIssues(validate.errors ?? [], value) };
 }

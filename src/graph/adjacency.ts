@@ -1,51 +1,80 @@
 import { Graph } from "@dagrejs/graphlib";
 import { topoSort, type TopoResult } from "./topo-sort.ts";
 
+/** The edges of a node that has none (shared: a node's list is made on its first edge). */
+const NONE: readonly string[] = Object.freeze([]);
+
 /**
- * The plan's edges as plain insertion-ordered maps. graphlib costs several microseconds per edge
- * here (string edge ids, object churn), which dominated planning 10,000-step pipelines, so the
- * hot path sorts these arrays directly and graphlib is used to diagnose a cycle.
+ * The plan's edges as arrays by node number (a node's position in `ids`). graphlib costs several
+ * microseconds per edge here (string edge ids, object churn), and maps keyed by id cost a lookup
+ * per edge and per node: planning 10,000 steps spent most of its time there. The hot path sorts
+ * these arrays directly, and graphlib is used to diagnose a cycle.
  */
 export class Adjacency {
-  readonly preds = new Map<string, string[]>();
-  readonly succs = new Map<string, string[]>();
+  readonly #ids: readonly string[];
+  readonly #index: ReadonlyMap<string, number>;
+  readonly #preds: Array<readonly string[]>;
+  readonly #succs: Array<readonly string[]>;
 
-  addNode(id: string): void {
-    if (!this.preds.has(id)) {
-      this.preds.set(id, []);
-      this.succs.set(id, []);
-    }
+  /** `index` maps each id of `ids` to its position. */
+  constructor(ids: readonly string[], index: ReadonlyMap<string, number>) {
+    this.#ids = ids;
+    this.#index = index;
+    this.#preds = new Array<readonly string[]>(ids.length).fill(NONE);
+    this.#succs = new Array<readonly string[]>(ids.length).fill(NONE);
   }
 
-  /** Adds `from → to` once (a node may feed several inputs of another). Both nodes must have been added. */
-  addEdge(from: string, to: string): void {
-    const p = this.preds.get(to)!;
-    if (!p.includes(from)) {
-      p.push(from);
-      this.succs.get(from)!.push(to);
-    }
+  /** Adds `from → to` once (a node may feed several inputs of another), by node number. */
+  addEdge(from: number, to: number): void {
+    const f = this.#ids[from]!;
+    let p = this.#preds[to]! as string[];
+    if (p === NONE) this.#preds[to] = p = [];
+    else if (p.includes(f)) return;
+    p.push(f);
+    let s = this.#succs[from]! as string[];
+    if (s === NONE) this.#succs[from] = s = [];
+    s.push(this.#ids[to]!);
   }
 
   /** Kahn's algorithm, iterative, ties in insertion order; on a cycle, graphlib finds its path. */
   sort(): TopoResult {
-    const indeg = new Map<string, number>();
-    const queue: string[] = [];
-    // forEach, not for-of: no [key, value] array per node.
-    this.preds.forEach((p, id) => {
-      indeg.set(id, p.length);
-      if (p.length === 0) queue.push(id);
-    });
-    for (let head = 0; head < queue.length; head++) {
-      for (const s of this.succs.get(queue[head]!)!) {
-        const d = indeg.get(s)! - 1;
-        indeg.set(s, d);
-        if (d === 0) queue.push(s);
+    const n = this.#ids.length;
+    const indeg = new Int32Array(n);
+    const queue = new Int32Array(n);
+    let tail = 0;
+    for (let i = 0; i < n; i++) if ((indeg[i] = this.#preds[i]!.length) === 0) queue[tail++] = i;
+    for (let head = 0; head < tail; head++) {
+      for (const s of this.#succs[queue[head]!]!) {
+        const j = this.#index.get(s)!;
+        const d = indeg[j]! - 1;
+        indeg[j] = d;
+        if (d === 0) queue[tail++] = j;
       }
     }
-    if (queue.length === this.preds.size) return { ok: true, order: queue };
+    if (tail === n) {
+      const order = new Array<string>(n);
+      for (let k = 0; k < n; k++) order[k] = this.#ids[queue[k]!]!;
+      return { ok: true, order };
+    }
     const g = new Graph({ directed: true });
-    for (const [id, d] of indeg) if (d > 0) g.setNode(id);
-    for (const id of g.nodes()) for (const s of this.succs.get(id)!) if (g.hasNode(s)) g.setEdge(id, s);
+    for (let i = 0; i < n; i++) if (indeg[i]! > 0) g.setNode(this.#ids[i]!);
+    for (const id of g.nodes()) for (const s of this.#succs[this.#index.get(id)!]!) if (g.hasNode(s)) g.setEdge(id, s);
     return topoSort(g);
+  }
+
+  /** Each node's distinct upstream ids, by id. */
+  preds(): Map<string, readonly string[]> {
+    return this.#byId(this.#preds);
+  }
+
+  /** Each node's distinct downstream ids, by id. */
+  succs(): Map<string, readonly string[]> {
+    return this.#byId(this.#succs);
+  }
+
+  #byId(lists: ReadonlyArray<readonly string[]>): Map<string, readonly string[]> {
+    const m = new Map<string, readonly string[]>();
+    for (let i = 0; i < lists.length; i++) m.set(this.#ids[i]!, lists[i]!);
+    return m;
   }
 }

@@ -112,19 +112,20 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
     throw new SluiceError("SLUICE_DEFINITION_INVALID", `pipeline "${name}": build() threw: ${(err as Error)?.message ?? String(err)}. Fix the pipeline's build function.`, { pipeline: name }, { cause: err });
   }
   const problems: PlanProblem[] = [...recorded.problems];
-  const g = new Adjacency();
+  const specs = recorded.nodes;
+  const ids = new Array<string>(specs.length);
+  for (let i = 0; i < specs.length; i++) ids[i] = specs[i]!.id;
+  const g = new Adjacency(ids, recorded.index);
   const nodes = new Map<string, PlanNode>();
-  for (const spec of recorded.nodes) g.addNode(spec.id);
-
-  const byId = new Map<string, (typeof recorded.nodes)[number]>();
-  for (const n of recorded.nodes) byId.set(n.id, n);
-  /** The kind a reference points at, or a problem. */
-  const resolve = (ref: unknown, consumer: string, field: string, kindOf: string): InputSource | undefined => {
+  /** The source of input `field` of node number `at`, or a problem. */
+  const resolve = (ref: unknown, at: number, field: string, kindOf: string): InputSource | undefined => {
+    const consumer = ids[at]!;
     if (!isOutputRef(ref)) {
       problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${whereOf(name, kindOf, consumer)} › ${labelOf(field)}: expected an output reference (e.g. other.outputs.x or p.file(...)), got ${typeof ref}.` });
       return undefined;
     }
-    const producer = byId.get(ref.node);
+    const from = recorded.index.get(ref.node) ?? -1;
+    const producer = specs[from];
     if (!producer) {
       problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${whereOf(name, kindOf, consumer)} › ${labelOf(field)}: no node "${ref.node}" in the pipeline. Add it or wire another output.` });
       return undefined;
@@ -137,7 +138,7 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
       problems.push({ code: "SLUICE_INPUT_UNWIRED", pipeline: name, step: consumer, field, message: `${whereOf(name, kindOf, consumer)} › ${labelOf(field)}: "${ref.node}" has no output "${ref.port}" (outputs: ${outs.join(", ") || "none"}).` });
       return undefined;
     }
-    g.addEdge(ref.node, consumer);
+    g.addEdge(from, at);
     return { node: ref.node, port: ref.port, kind };
   };
   const mismatch = (src: InputSource, want: PortKind, consumer: string, field: string, kindOf: string): boolean => {
@@ -146,7 +147,8 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
     return true;
   };
 
-  for (const spec of recorded.nodes) {
+  for (let at = 0; at < specs.length; at++) {
+    const spec = specs[at]!;
     if (spec.kind === "source") {
       nodes.set(spec.id, { kind: "source", id: spec.id, sourceKind: spec.sourceKind, path: path.resolve(opts.root, spec.path), relPath: spec.path });
       continue;
@@ -162,7 +164,7 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
         problems.push({ code: "SLUICE_INPUT_UNKNOWN", pipeline: name, step: spec.id, field: port, message: want ? `${whereOf(name, spec.kind, spec.id)} › input "${port}" receives each element of \`over\`; do not wire it in inputs.` : `${whereOf(name, spec.kind, spec.id)} › input "${port}": step "${step.name}" declares no such input${names.length ? ` (inputs: ${names.join(", ")})` : " (it takes no inputs)"}. Remove it or fix the name.` });
         continue;
       }
-      const src = resolve(ref, spec.id, port, spec.kind);
+      const src = resolve(ref, at, port, spec.kind);
       if (src && !mismatch(src, want.kind, spec.id, port, spec.kind)) inputs[port] = src;
     }
     for (const port in declared) {
@@ -172,7 +174,7 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
     }
     let when: WhenGate | undefined;
     if (spec.when) {
-      const src = resolve(spec.when.ref, spec.id, "when", spec.kind);
+      const src = resolve(spec.when.ref, at, "when", spec.kind);
       if (src && !mismatch(src, "json", spec.id, "when", spec.kind)) when = { source: src, test: spec.when.test, label: spec.when.label };
     }
     // The recorded params are the plan's own copy (made by recordPipeline).
@@ -195,7 +197,7 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
       problems.push({ code: "SLUICE_INPUT_UNKNOWN", pipeline: name, step: spec.id, field: "as", message: `${whereOf(name, spec.kind, spec.id)} › as "${spec.as}": step "${step.name}" has no json input of that name to receive each element (inputs: ${Object.keys(declared).join(", ") || "none"}).` });
       continue;
     }
-    const over = resolve(spec.over, spec.id, "over", spec.kind);
+    const over = resolve(spec.over, at, "over", spec.kind);
     if (over && !mismatch(over, "json", spec.id, "over", spec.kind)) nodes.set(spec.id, { kind: "map", ...base, over, as: spec.as, key: spec.key });
   }
 
@@ -207,8 +209,8 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
     throw new SluiceError("SLUICE_PLAN_INVALID", `pipeline "${name}" is not valid (${problems.length} problem${problems.length > 1 ? "s" : ""}):\n${problems.map((p) => `  - ${p.message}`).join("\n")}`, { pipeline: name, problems });
   }
   // Every node was added to the graph, and any that did not make it into `nodes` is a problem
-  // thrown above: the graph's maps are the plan's.
-  const deps = g.preds;
-  const dependents = g.succs;
+  // thrown above: the graph's lists are the plan's.
+  const deps = g.preds();
+  const dependents = g.succs();
   return Object.freeze({ pipeline, name, params: Object.freeze(pv.value), nodes, order: sorted.ok ? sorted.order : [], deps, dependents });
 }
