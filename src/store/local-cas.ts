@@ -46,6 +46,9 @@ interface VerifiedRow { size: number; mtime_ns: string; ino: string }
 
 const FILES_AT_ONCE = 4;
 
+/** Bytes of recently stored or read objects kept in memory (`#recent`). */
+const RECENT_MAX_BYTES = 32 * 2 ** 20;
+
 /**
  * Content-addressed store in the local cache folder. Small objects are rows of `cas_inline`;
  * larger ones are read-only files `objects/<2 hex>/<62 hex>`, written to `tmp/` first, fsynced and
@@ -105,7 +108,7 @@ export class LocalCas {
   /** Store bytes; returns the digest. Sync and idempotent. */
   putBytes(bytes: Uint8Array): Digest {
     const digest = sha256(bytes);
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (buf.length <= this.#inlineMax) {
       this.#insertInline.run(digest, buf.length, buf, Date.now());
       this.#knownInline.add(digest);
@@ -192,9 +195,10 @@ export class LocalCas {
     if (this.#recent.has(digest)) return;
     this.#recent.set(digest, bytes);
     this.#recentBytes += bytes.length;
+    if (this.#recentBytes <= RECENT_MAX_BYTES) return;
     // Keep at most ~32 MiB, oldest out first (a Map iterates in insertion order).
     for (const [d, b] of this.#recent) {
-      if (this.#recentBytes <= 32 * 2 ** 20) break;
+      if (this.#recentBytes <= RECENT_MAX_BYTES) break;
       this.#recent.delete(d);
       this.#recentBytes -= b.length;
     }
