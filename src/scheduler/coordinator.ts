@@ -63,7 +63,7 @@ export interface RunSummary {
 type Phase = "pending" | "ready" | "waiting" | "dispatch" | "running" | "retrying" | StepOutcome;
 /** No followers (shared: most keys have none). */
 const NO_UNITS: readonly Unit[] = Object.freeze([]);
-/** No dependents (shared: a state's own list is made for its first one; never pushed to). */
+/** No linked states (shared: a state's own `next` or `prev` list is made for its first one; never pushed to). */
 const NO_STATES: State[] = Object.freeze([]) as unknown as State[];
 /** A unit's inputs before it is decided (shared: replaced by #decide, never changed in place). */
 const NO_INPUTS: Record<string, Digest> = Object.freeze({}) as Record<string, Digest>;
@@ -436,8 +436,9 @@ export class RunCoordinator {
     ready.length = 0;
   }
 
-  #valueOf(src: { node: string; port: string }): unknown {
-    const d = this.#states.get(src.node)!.outputs![src.port]!;
+  /** The JSON value of an upstream step's output port, read from the CAS. */
+  #valueOf(s: State, src: { node: string; port: string }): unknown {
+    const d = upstream(s.prev, src.node)!.outputs![src.port]!;
     const b = this.#o.cas.getBytes(d);
     if (!b) throw new SluiceError("SLUICE_CACHE_CORRUPT", `output ${src.node}.${src.port} (${d}) is missing from the cache. Run again: the producing step reruns.`, { digest: d });
     return JSON.parse(b.toString("utf8"));
@@ -447,7 +448,7 @@ export class RunCoordinator {
     const gate = s.node.when!;
     let ok: boolean;
     try {
-      ok = Boolean(gate.test(this.#valueOf(gate.source)));
+      ok = Boolean(gate.test(this.#valueOf(s, gate.source)));
     } catch (err) {
       throw new SluiceError("SLUICE_STEP_FAILED", `when (${gate.label}) on ${gate.source.node}.${gate.source.port} threw: ${(err as Error)?.message ?? String(err)}`, { field: "when" }, { cause: err });
     }
@@ -458,7 +459,7 @@ export class RunCoordinator {
   #expand(m: MapState): void {
     m.startedAt = this.#o.clock();
     m.phase = "running";
-    const over = this.#states.get(m.node.over.node)!.outputs![m.node.over.port]! as Digest;
+    const over = upstream(m.prev, m.node.over.node)!.outputs![m.node.over.port]! as Digest;
     const elements = expandMap(m.node, over, this.#o.cas);
     this.#o.emit({ type: "map.expanded", runId: this.#o.runId, ts: m.startedAt, stepId: m.node.id, count: elements.length });
     m.units = elements.map((e) => this.#unit(e.node, m, { port: m.node.as, digest: e.digest, bytes: e.bytes }, 0));
