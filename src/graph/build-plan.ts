@@ -209,8 +209,17 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
     throw new SluiceError("SLUICE_PLAN_INVALID", `pipeline "${name}" is not valid (${problems.length} problem${problems.length > 1 ? "s" : ""}):\n${problems.map((p) => `  - ${p.message}`).join("\n")}`, { pipeline: name, problems });
   }
   // Every node was added to the graph, and any that did not make it into `nodes` is a problem
-  // thrown above: the graph's lists are the plan's.
-  const deps = g.preds();
-  const dependents = g.succs();
-  return Object.freeze({ pipeline, name, params: Object.freeze(pv.value), nodes, order: sorted.ok ? sorted.order : [], deps, dependents });
+  // thrown above: the graph's lists are the plan's. Maps by id are made on first use (a run
+  // follows its nodes' inputs instead: two 10,000-entry maps were built per run for nothing).
+  let deps: Plan["deps"] | undefined;
+  let dependents: Plan["dependents"] | undefined;
+  return Object.freeze({
+    pipeline, name, params: Object.freeze(pv.value), nodes, order: sorted.ok ? sorted.order : [],
+    get deps() {
+      return (deps ??= g.preds());
+    },
+    get dependents() {
+      return (dependents ??= g.succs());
+    },
+  });
 }

@@ -96,6 +96,13 @@ export const passOn = defineStep({
   run: ({ inputs }) => ({ n: inputs.n + 1 }),
 });
 
+export const add = defineStep({
+  name: "add",
+  inputs: { a: port.json<number>(), b: port.json<number>() },
+  outputs: { n: port.json<number>() },
+  run({ inputs, stepId }) { count(stepId); return { n: inputs.a + inputs.b }; },
+});
+
 export const withEnv = defineStep({
   name: "with-env",
   env: ["MODE"],
@@ -124,6 +131,12 @@ export const twins = definePipeline({ name: "twins", build(p) {
   const a = p.step("seed", s.seed);
   p.step("left", s.echo, { inputs: { n: a.outputs.n } });
   p.step("right", s.echo, { inputs: { n: a.outputs.n } });
+} });
+
+export const sameTwice = definePipeline({ name: "same-twice", build(p) {
+  const a = p.step("seed", s.seed, { params: { n: 20 } });
+  const sum = p.step("add", s.add, { inputs: { a: a.outputs.n, b: a.outputs.n } });
+  p.step("after", s.echo, { inputs: { n: sum.outputs.n } });
 } });
 
 export const bad = definePipeline({ name: "bad", build(p) { p.step("u", s.undeclared); } });
@@ -222,6 +235,17 @@ describe("the run coordinator", () => {
     const third = await w.run(info);
     expect(byId(third.steps).seed).toBe("succeeded");
     expect(counter().slice(before)).toContain("seed");
+  });
+
+  it("runs a step that reads one upstream output on two inputs once, after it, with both inputs", async () => {
+    setup();
+    const w = await open();
+    const info = await w.load("same-twice");
+    const r = await w.run(info);
+    expect(r.status).toBe("succeeded");
+    expect(counter()).toEqual(["seed", "add", "after"]);
+    expect(w.cas.getBytes(r.outputs.get("after")!.n!)!.toString()).toBe("40");
+    expect((await w.run(info)).steps.every((st) => st.status === "cached")).toBe(true);
   });
 
   it("runs two instances with the same key once: the second takes the first's outputs", async () => {
