@@ -237,7 +237,7 @@ export class RunCoordinator {
       for (const node of stepNodes) {
         const st: State = node.kind === "map"
           ? { isMap: true, node, remaining: 0, phase: "pending", units: [], open: 0, startedAt: 0, outputs: null, next: NO_STATES, prev: NO_STATES }
-          : this.#unit(node, null, null, 0);
+          : this.#unit(node, null, null);
         // Each upstream step (set up before, in plan order) and this one link to each other, so
         // that finishing it releases this state, and this state reads its inputs, without lookups
         // by id (three map reads per edge on 10,000 steps, each a cache miss). What a node reads
@@ -321,8 +321,8 @@ export class RunCoordinator {
     else st.prev.push(up);
   }
 
-  #unit(node: StepNode, map: MapState | null, element: Unit["element"], remaining: number): Unit {
-    const u: Unit = { isMap: false, node, map, element, remaining, phase: "pending", key: null, recordJson: "", inputs: NO_INPUTS, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, leads: false, forced: false, missedIn: 0, next: NO_STATES, prev: NO_STATES };
+  #unit(node: StepNode, map: MapState | null, element: Unit["element"]): Unit {
+    const u: Unit = { isMap: false, node, map, element, remaining: 0, phase: "pending", key: null, recordJson: "", inputs: NO_INPUTS, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, leads: false, forced: false, missedIn: 0, next: NO_STATES, prev: NO_STATES };
     this.#order.push(u);
     return u;
   }
@@ -466,7 +466,7 @@ export class RunCoordinator {
     const over = upstream(m.prev, m.node.over.node)!.outputs![m.node.over.port]! as Digest;
     const elements = expandMap(m.node, over, this.#o.cas);
     this.#o.emit({ type: "map.expanded", runId: this.#o.runId, ts: m.startedAt, stepId: m.node.id, count: elements.length });
-    m.units = elements.map((e) => this.#unit(e.node, m, { port: m.node.as, digest: e.digest, bytes: e.bytes }, 0));
+    m.units = elements.map((e) => this.#unit(e.node, m, { port: m.node.as, digest: e.digest, bytes: e.bytes }));
     m.open = m.units.length;
     if (m.open === 0) this.#finishMap(m);
     for (const u of m.units) if (!this.#stopping) this.#decide(u);
