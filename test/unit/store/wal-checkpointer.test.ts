@@ -66,6 +66,26 @@ describe("WalCheckpointer", () => {
     expect(existsSync(`${file}-wal`)).toBe(false);
   });
 
+  it("checkpoints at most once per interval: a commit soon after a checkpoint waits for the next", async () => {
+    const cp = new WalCheckpointer(1024 * 1024, 64 * 1024 * 1024, 60_000);
+    const watch = cp.watch(db, file);
+    write(2048);
+    watch.committed();
+    // The first one is due at once.
+    await cp.caughtUp();
+    const afterFirst = statSync(file).size;
+    expect(afterFirst).toBeGreaterThan(2000 * 1024);
+    // Within the minute: the thread holds the next one back...
+    write(1024);
+    watch.committed();
+    await cp.caughtUp();
+    expect(statSync(file).size).toBe(afterFirst);
+    // ...until asked to settle.
+    await watch.settled();
+    expect(statSync(file).size).toBeGreaterThan(3000 * 1024);
+    await watch.release();
+  });
+
   it("shares one thread connection between two watches of a file, closed when the last is released", async () => {
     const cp = new WalCheckpointer(1024 * 1024, 64 * 1024 * 1024);
     const other = new Database(file);
