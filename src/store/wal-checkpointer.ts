@@ -13,10 +13,10 @@ import { Worker } from "node:worker_threads";
  * A database is handed over once its log reaches `startBytes` (small databases never start the
  * thread). From then on each commit asks the thread for a PASSIVE checkpoint, which never blocks
  * readers or writers; the thread does at most one every `intervalMs` (each ends with an fsync of
- * the database file: one per commit slowed a run of command steps, each committing twice, by
- * ~1.5 ms a step). The committing connection keeps an automatic checkpoint at a higher mark
- * (`fallbackBytes`, in whole pages) in case the thread falls behind. If the thread cannot work (it failed to
- * start, or a checkpoint failed), every connection goes back to SQLite's default.
+ * the database file: one per commit slowed a run of command steps by ~1.5 ms a step). The
+ * committing connection keeps an automatic checkpoint at a higher mark (`fallbackBytes`, in whole
+ * pages) in case the thread falls behind. If the thread cannot work (it failed to start, or a
+ * checkpoint failed), every connection goes back to SQLite's default.
  */
 export interface WalWatch {
   /** Call after a commit of this connection. */
