@@ -339,6 +339,7 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
   it("signs in only with a valid token, keeps it in the tab's sessionStorage, and forgets it on sign-out", async () => {
     const ctx = await h.browser();
     const p = ctx.pages()[0] ?? (await ctx.newPage());
+    await p.clock.install(); // the page's timers run only when the test moves this clock
     await p.goto(`${h.base}/#/runs`);
     await p.locator("#signin input[name=token]").fill("slc_not-a-token");
     await p.locator("#signin button[type=submit]").click();
@@ -355,6 +356,11 @@ describe("Studio (Chromium against sluice serve on loopback)", () => {
     await p.locator("#signout").click();
     await p.locator("#signin").waitFor();
     await expect(p.evaluate(() => window.sessionStorage.getItem("sluice.token"))).resolves.toBeNull();
+    // The runs page refreshes every 5 s; once signed out it must stop (it went on asking without a token: 401s).
+    const asked: string[] = [];
+    p.on("request", (r) => r.url().includes("/api/v1/") && asked.push(r.url()));
+    await p.clock.runFor(30_000);
+    expect(asked).toEqual([]);
   });
 
   it("serves its pages and the vendored dagre and uPlot itself (no CDN), and nothing outside its folder", async () => {

@@ -78,6 +78,9 @@ function showSignIn(message) {
 }
 
 function signOut(message) {
+  // Stop the page too: its refresh timers and event streams would go on asking without a token.
+  current?.abort();
+  current = null;
   setToken(null);
   session.actor = null;
   showSignIn(message);
