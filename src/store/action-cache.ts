@@ -4,6 +4,7 @@ import type { CacheKey, KeyRecord } from "../hash/cache-key.ts";
 import type { CodeFiles } from "../hash/explain.ts";
 import type { Digest } from "../util/canonical-json.ts";
 import type { CacheDb } from "./cache-db.ts";
+import { DigestTable, type DigestSet } from "./digest-table.ts";
 
 /** What a cache hit needs: the outputs and when they were made. */
 export interface ActionHit {
@@ -62,6 +63,18 @@ export function parseOutputs(text: string, start: number, end: number): Record<s
   return JSON.parse(text.slice(start, end)) as Record<string, Digest>;
 }
 
+/** The entry of the line of a preload's text whose key (`key`) starts at `at`: `key created_at outputs`. */
+function hitAt(text: string, at: number, key: CacheKey): ActionHit {
+  const a = at + key.length;
+  const b = text.indexOf(" ", a + 1);
+  let end = text.indexOf("\n", b + 1);
+  if (end < 0) end = text.length;
+  return { key, outputs: parseOutputs(text, b + 1, end), createdAt: Number(text.slice(a + 1, b)) };
+}
+
+/** The smallest line of a preload's text: a 71-character key, a one-digit time and `{}`. */
+const MIN_LINE = 71 + 1 + 1 + 1 + 2 + 1;
+
 /**
  * A text SQLite built as a BLOB: ASCII (keys, digests, numbers; outputs JSON almost always) is
  * copied byte for byte, 1.3 ms faster for a 10,000-entry preload than SQLite's UTF-8 text.
@@ -89,9 +102,15 @@ export class ActionCache {
   #inlineRows: Database.Statement<[]> | undefined;
   #allInline: Database.Statement<[]> | undefined;
   #someInline: Database.Statement<[string]> | undefined;
-  #preloaded: Map<string, ActionHit> | undefined;
   /**
-   * The pipeline `#preloaded` holds, the database's `data_version` when it was read, and whether
+   * The entries of the last preload, as read: lines of `key created_at outputs`, found by key
+   * and parsed when asked for (each is asked for about once a run).
+   */
+  #preloaded: DigestTable | undefined;
+  /** Entries recorded since the preload, or read row by row: looked up before `#preloaded`. */
+  #added = new Map<string, ActionHit>();
+  /**
+   * The pipeline the preload read, the database's `data_version` when it was read, and whether
    * the table held no other pipeline's entries then (the preload was all of it).
    */
   #preloadedFor: { pipeline: string; version: number; whole: boolean } | undefined;
@@ -139,70 +158,88 @@ export class ActionCache {
    * memory are still exactly the stored ones, because every entry this process writes goes
    * through `#record`, which keeps them. It returns undefined then: nothing was read.
    */
-  preload(pipeline: string): Set<string> | undefined {
+  preload(pipeline: string): DigestSet | undefined {
     const version = this.#dataVersion.get() as number;
-    if (this.#preloaded && this.#preloadedFor?.pipeline === pipeline && this.#preloadedFor.version === version) return undefined;
-    const m = new Map<string, ActionHit>();
-    const outputDigests: string[] = [];
-    const add = (key: CacheKey, outputs: Record<string, Digest>, createdAt: number): void => {
-      m.set(key, { key, outputs, createdAt });
-      for (const port in outputs) outputDigests.push(outputs[port]!);
-    };
+    if (this.#preloadedFor?.pipeline === pipeline && this.#preloadedFor.version === version) return undefined;
+    this.forget();
+    let entries = 0;
     // One text for all the rows (`key created_at outputs` lines): SQLite builds it, and V8 makes
     // one string instead of three values per row (10,000 entries: 13.3 → 10.6 ms with the parsing;
-    // read as bytes (`asText`) and with the faster `parseOutputs`, 11 ms with the inline objects).
-    // Keys are hex and outputs JSON without raw newlines, so neither holds a separator.
+    // read as bytes (`asText`), 0.3 ms less). Keys are hex and outputs JSON without raw newlines,
+    // so neither holds a separator.
     this.#byPipeline ??= this.#db.prepare<[string]>("SELECT CAST(group_concat(key || ' ' || created_at || ' ' || outputs, char(10)) AS BLOB) FROM action_cache WHERE pipeline = ?").pluck();
-    let text: string;
     try {
-      text = asText(this.#byPipeline.get(pipeline) as Buffer | null);
+      const text = asText(this.#byPipeline.get(pipeline) as Buffer | null);
+      if (text) {
+        const table = new DigestTable(text, Math.ceil(text.length / MIN_LINE), 32); // a key ends at a space
+        for (let pos = 0; pos >= 0; entries++) {
+          table.add(pos);
+          pos = text.indexOf("\n", pos);
+          if (pos >= 0) pos++;
+        }
+        this.#preloaded = table;
+      }
     } catch {
       // Millions of entries make a string longer than SQLite or V8 allows: read them row by row.
       for (const [key, json, createdAt] of this.#db.prepare<[string]>("SELECT key, outputs, created_at FROM action_cache WHERE pipeline = ?").raw(true).iterate(pipeline) as Iterable<[CacheKey, string, number]>) {
-        add(key, JSON.parse(json) as Record<string, Digest>, createdAt);
+        this.#added.set(key, { key, outputs: JSON.parse(json) as Record<string, Digest>, createdAt });
+        entries++;
       }
-      text = "";
-    }
-    for (let pos = 0; pos < text.length; ) {
-      let end = text.indexOf("\n", pos);
-      if (end < 0) end = text.length;
-      const a = text.indexOf(" ", pos);
-      const b = text.indexOf(" ", a + 1);
-      add(text.slice(pos, a) as CacheKey, parseOutputs(text, b + 1, end), Number(text.slice(a + 1, b)));
-      pos = end + 1;
     }
     // Two probes of the (pipeline, ...) index: is any entry filed under another pipeline?
     this.#otherPipelines ??= this.#db.prepare<[string, string]>("SELECT EXISTS (SELECT 1 FROM action_cache WHERE pipeline < ?) OR EXISTS (SELECT 1 FROM action_cache WHERE pipeline > ?)").pluck();
     const whole = this.#otherPipelines.get(pipeline, pipeline) === 0;
-    this.#preloaded = m;
     this.#preloadedFor = { pipeline, version, whole };
-    return this.#presentInline(outputDigests);
+    return this.#presentInline(entries);
+  }
+
+  /** The output digests of the preloaded entries. */
+  #preloadedOutputs(): string[] {
+    const digests: string[] = [];
+    const text = this.#preloaded?.text ?? "";
+    for (let pos = 0; pos < text.length; ) {
+      let end = text.indexOf("\n", pos);
+      if (end < 0) end = text.length;
+      const b = text.indexOf(" ", text.indexOf(" ", pos) + 1);
+      const outputs = parseOutputs(text, b + 1, end);
+      for (const port in outputs) digests.push(outputs[port]!);
+      pos = end + 1;
+    }
+    for (const hit of this.#added.values()) for (const port in hit.outputs) digests.push(hit.outputs[port]!);
+    return digests;
   }
 
   /**
-   * Which of `digests` are inline objects (present in the same database), in one query: when the
-   * CAS holds few inline objects beside them, all their digests are read (and all returned: still
-   * only present ones), else each is looked up. Reading 10,000 digests whole took 3.6 ms, looking
-   * them up 10.5 ms; a shared cache of a million would take far longer to read whole.
+   * Which outputs of the `entries` just preloaded are inline objects (present in the same
+   * database), in one query: when the CAS holds few inline objects beside them, all their digests
+   * are read (and all returned: still only present ones), else the outputs are looked up. Reading
+   * 10,000 digests whole took 3.6 ms, looking them up 10.5 ms; a shared cache of a million would
+   * take far longer to read whole.
    */
-  #presentInline(digests: readonly string[]): Set<string> {
-    if (digests.length === 0) return new Set();
+  #presentInline(entries: number): DigestSet {
+    if (entries === 0) return new Set();
     // Prepared on first use: the CAS owns (and creates) the cas_inline table. max(rowid) is a
     // B-tree's last row, not a count: an upper bound on the rows, read at once.
     this.#inlineRows ??= this.#db.prepare<[]>("SELECT max(rowid) FROM cas_inline").pluck();
     const rows = (this.#inlineRows.get() as number | null) ?? 0;
-    if (rows <= 3 * digests.length) {
-      // As one string, split here: one conversion from SQLite instead of one per digest.
+    if (rows <= 3 * entries) {
+      // As one string: one conversion from SQLite instead of one per digest, and no string per digest.
       this.#allInline ??= this.#db.prepare<[]>("SELECT CAST(group_concat(digest, ' ') AS BLOB) FROM cas_inline").pluck();
       try {
         const all = asText(this.#allInline.get() as Buffer | null);
-        return new Set(all ? all.split(" ") : []);
+        const table = new DigestTable(all, rows, 32); // digests end at a space
+        for (let pos = 0; all && pos >= 0; ) {
+          table.add(pos);
+          pos = all.indexOf(" ", pos);
+          if (pos >= 0) pos++;
+        }
+        return table;
       } catch {
         // Longer than SQLite or V8 allows a string to be: look the outputs up instead.
       }
     }
     this.#someInline ??= this.#db.prepare<[string]>("SELECT digest FROM cas_inline WHERE digest IN (SELECT value FROM json_each(?))").pluck();
-    return new Set(this.#someInline.all(JSON.stringify(digests)) as string[]);
+    return new Set(this.#someInline.all(JSON.stringify(this.#preloadedOutputs())) as string[]);
   }
 
   /** The entry for a key, or undefined. A local miss is looked up in the remote cache, and a hit there recorded here. */
@@ -217,8 +254,11 @@ export class ActionCache {
 
   /** The entry for a key in this cache only (never asks the remote cache). */
   getLocal(key: CacheKey): ActionHit | undefined {
-    const pre = this.#preloaded?.get(key);
-    if (pre) return pre;
+    // Size first: a Map hashes the 71-character key even when it is empty.
+    const added = this.#added.size === 0 ? undefined : this.#added.get(key);
+    if (added) return added;
+    const at = this.#preloaded ? this.#preloaded.find(key) : -1;
+    if (at >= 0) return hitAt(this.#preloaded!.text, at, key);
     // The preload was the whole table and no other connection has written since: every entry
     // is in memory (this process's own writes go through #record). A cold 10,000-step run asked
     // SQLite 10,000 times for keys that could not be there.
@@ -239,7 +279,7 @@ export class ActionCache {
   }
 
   #record(e: ActionEntry): void {
-    this.#preloaded?.set(e.key, { key: e.key, outputs: e.outputs, createdAt: e.createdAt });
+    if (this.#preloadedFor) this.#added.set(e.key, { key: e.key, outputs: e.outputs, createdAt: e.createdAt });
     this.#put.run(e.key, JSON.stringify(e.outputs), e.recordJson ?? JSON.stringify(e.record), e.pipeline, e.stepId, e.runId, e.createdAt, Math.round(e.durationMs));
   }
 
@@ -272,6 +312,7 @@ export class ActionCache {
   /** Forgets every entry held in memory (after a lost write batch); the next lookups read the database. */
   forget(): void {
     this.#preloaded = undefined;
+    this.#added = new Map();
     this.#preloadedFor = undefined;
   }
 

@@ -9,6 +9,7 @@ import type Database from "better-sqlite3";
 import { SluiceError } from "../errors.ts";
 import { digestHex, isDigest, sha256, type Digest } from "../util/canonical-json.ts";
 import { hashFile, hashFileSync } from "../util/hash-file.ts";
+import type { DigestSet } from "./digest-table.ts";
 import { dirManifestJson, listDirFiles, parseDirManifest, toDirManifest, type DirEntry, type DirManifest } from "./dir-manifest.ts";
 import { corruptObject, digestFromPath, errCode, forEachLimit, fsyncPath, listObjectFiles, placeObjectFile, removeDeadTmp, storeFailed, writeNewFileSynced } from "./object-files.ts";
 
@@ -69,8 +70,10 @@ export class LocalCas {
   /** Small objects this process stored itself, hashed as they went in: read back without a query. */
   readonly #recent = new Map<string, Buffer>();
   #recentBytes = 0;
-  /** Inline objects this process stored or has seen present in bulk (see `notePresentInline`). */
+  /** Inline objects this process stored. */
   #knownInline = new Set<string>();
+  /** Inline objects a bulk query found present (see `notePresentInline`). */
+  #presentInline: DigestSet | undefined;
   readonly #deleteInline: Database.Statement<[string]>;
   readonly #listInline: Database.Statement<[], { digest: string; size: number; created_ms: number }>;
   readonly #inlineTotals: Database.Statement<[], { n: number; bytes: number }>;
@@ -210,8 +213,9 @@ export class LocalCas {
    * those objects since (prune). A stale note shows up as a missing object on read, never a wrong one.
    * The set is taken over, not copied: the caller must not use it afterwards.
    */
-  notePresentInline(digests: Set<string>): void {
-    this.#knownInline = digests;
+  notePresentInline(digests: DigestSet): void {
+    this.#presentInline = digests;
+    this.#knownInline.clear();
   }
 
   /** State of an object; a local miss is fetched from the remote cache first, when there is one. */
@@ -223,7 +227,8 @@ export class LocalCas {
 
   /** State of an object in this folder only (never asks the remote cache). */
   localCheck(digest: Digest): ObjectState {
-    if (this.#knownInline.has(digest)) return "ok";
+    // Size first: a Set hashes the 71-character digest even when it is empty.
+    if ((this.#knownInline.size !== 0 && this.#knownInline.has(digest)) || this.#presentInline?.has(digest)) return "ok";
     if (this.#hasInline.get(this.#valid(digest))) return "ok";
     return this.#checkFile(digest);
   }
@@ -243,6 +248,7 @@ export class LocalCas {
       if (sha256(row.bytes) === digest) return row.bytes;
       this.#deleteInline.run(digest);
       this.#knownInline.delete(digest);
+      this.#presentInline = undefined; // it may list the digest
       throw corruptObject(digest, "table cas_inline", "deleted", sha256(row.bytes));
     }
     const path = this.#objectPath(digest);
@@ -353,6 +359,7 @@ export class LocalCas {
         if (row && sha256(row.bytes) !== o.digest) {
           this.#deleteInline.run(o.digest);
           this.#knownInline.delete(o.digest);
+          this.#presentInline = undefined; // it may list the digest
           corrupt.push(o.digest);
         }
       } else {
@@ -382,6 +389,7 @@ export class LocalCas {
   /** Forgets which objects this process has seen or stored (after a lost write batch, or a removal). */
   forget(): void {
     this.#knownInline.clear();
+    this.#presentInline = undefined;
     this.#recent.clear();
     this.#recentBytes = 0;
   }
