@@ -61,6 +61,8 @@ export interface Plan {
   /** Pipeline params after validation and defaults. */
   readonly params: Readonly<Record<string, unknown>>;
   readonly nodes: ReadonlyMap<string, PlanNode>;
+  /** Each node id's number: its place among the nodes as the pipeline added them (for arrays by node). */
+  readonly numbers: ReadonlyMap<string, number>;
   /** Topological order. */
   readonly order: readonly string[];
   /** Distinct upstream node ids of each node. */
@@ -214,7 +216,7 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
   let deps: Plan["deps"] | undefined;
   let dependents: Plan["dependents"] | undefined;
   return Object.freeze({
-    pipeline, name, params: Object.freeze(pv.value), nodes, order: sorted.ok ? sorted.order : [],
+    pipeline, name, params: Object.freeze(pv.value), nodes, numbers: recorded.index, order: sorted.ok ? sorted.order : [],
     get deps() {
       return (deps ??= g.preds());
     },
