@@ -113,6 +113,31 @@ describe("buildPlan on a valid pipeline", () => {
     expect(plan.nodes.get("b")).toMatchObject({ executor: "inline", cache: true });
   });
 
+  it("gives its nodes by id as a Map filled in the pipeline's order would, and each id's number", () => {
+    const plan = buildPlan(diamond, {}, { root: ROOT });
+    const ids = ["left", "right", "sum", "out", "data", "read"];
+    expect([...plan.nodes.keys()].sort()).toEqual([...ids].sort());
+    expect(plan.nodes.size).toBe(6);
+    expect([...plan.nodes].map(([id, n]) => [id, n.id])).toEqual([...plan.nodes.keys()].map((id) => [id, id]));
+    expect([...plan.nodes.values()].map((n) => n.id)).toEqual([...plan.nodes.keys()]);
+    const seen: string[] = [];
+    plan.nodes.forEach((n, id, map) => seen.push(`${id}=${n.id}:${map === plan.nodes}`));
+    expect(seen).toEqual([...plan.nodes.keys()].map((id) => `${id}=${id}:true`));
+    for (const id of ids) {
+      expect(plan.nodes.has(id)).toBe(true);
+      expect([...plan.nodes.keys()][plan.numbers.get(id)!]).toBe(id); // numbered in that order
+    }
+    expect(plan.nodes.get("nope")).toBeUndefined();
+    expect(plan.nodes.has("nope")).toBe(false);
+    // A sub-pipeline's id is taken (numbered below 0) but names no node; its steps are nodes.
+    const inner = definePipeline({ name: "inner", build(p) { p.step("e", emit); } });
+    const outer = definePipeline({ name: "outer", build(p) { p.pipeline("sub", inner); p.step("e", emit); } });
+    const nested = buildPlan(outer, {}, { root: ROOT });
+    expect(nested.numbers.get("sub")).toBeLessThan(0);
+    expect(nested.nodes.has("sub")).toBe(false);
+    expect([...nested.nodes.keys()]).toEqual(["sub/e", "e"]);
+  });
+
   it("returns a frozen plan", () => {
     const plan = buildPlan(diamond, {}, { root: ROOT });
     expect(Object.isFrozen(plan)).toBe(true);
