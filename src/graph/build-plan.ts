@@ -62,7 +62,7 @@ export interface Plan {
   /** Pipeline params after validation and defaults. */
   readonly params: Readonly<Record<string, unknown>>;
   readonly nodes: ReadonlyMap<string, PlanNode>;
-  /** Each node id's number: its place among the nodes as the pipeline added them (for arrays by node). */
+  /** Each node id's number: its place among the nodes as the pipeline added them (for arrays by node); a sub-pipeline's id has -1. */
   readonly numbers: ReadonlyMap<string, number>;
   /** Topological order. */
   readonly order: readonly string[];

@@ -152,7 +152,7 @@ export class RunRecorder {
         const reason = e.source === "peer" ? "made by a concurrent run" : "cache hit";
         if (!this.#steps.has(e.stepId)) {
           // Most steps of a cached run: the record is made with its final values at once (and
-          // filed lazily, see `#unfiled`). A step has one cached event, whichever comes first.
+          // filed lazily, see `#unfiled`). A step is cached at most once in a run.
           const entry: Entry = {
             record: {
               runId: e.runId, stepId: e.stepId, stepName: this.#stepName(e.stepId) ?? e.stepId, status: "cached", cacheKey: e.key, inputs: e.inputs, outputs: e.outputs,
