@@ -24,5 +24,11 @@ await build({
   external: ["better-sqlite3", "piscina", "typescript", "esbuild", "tsx", "pino", "pino-pretty", "bullmq", "ioredis", "onnxruntime-node"],
   // Bundled CommonJS dependencies (ajv) call require(); give them a real one.
   banner: { js: 'import { createRequire as __sluiceCreateRequire } from "node:module"; const require = __sluiceCreateRequire(import.meta.url);' },
+  // Whitespace and syntax minified, comments dropped (names kept): the CLI parses ~40% less
+  // source, and all of it ASCII (comments with "→" made V8 decode whole chunks as UTF-8).
+  // `sluice run` of a cached 1,000-step chain: 393–434 → 368–394 ms per process, alternated.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: "none",
   logLevel: "warning",
 });
