@@ -5,7 +5,7 @@
  * group under `/api/v1`. The app is returned not listening; `close()` stops runs cleanly.
  */
 import path from "node:path";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import { Registry } from "prom-client";
 import type { Logger } from "../log.ts";
 import { createPostgresStores, createSqliteStores, type ServiceStore } from "../store/run-store/index.ts";
@@ -81,7 +81,7 @@ export async function createServer(opts: CreateServerOptions): Promise<SluiceSer
     loggerInstance: log as FastifyBaseLogger,
     // No per-request "incoming"/"completed" lines: refusals and failures are logged by the error
     // handler, state changes by the audit log, and counts are at /metrics.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     return503OnClosing: true,
