@@ -150,5 +150,7 @@ describe("sluice serve: runs over HTTP", () => {
     const audit = (await (await h.request("/api/v1/audit", { role: "admin" })).json()) as Array<{ action: string; target: string; result: string }>;
     expect(audit.map((e) => `${e.action} ${e.target} ${e.result}`)).toEqual(["token.revoke token/bot ok", "token.create tokens denied", "token.create tokens ok"]);
     expect(h.logs()).not.toContain(token);
+    // No per-request lines (fastify's own "incoming request" / "request completed" at info).
+    expect(h.logs()).not.toMatch(/incoming request|request completed/);
   });
 });
