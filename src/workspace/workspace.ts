@@ -244,7 +244,7 @@ export class Workspace {
     }
     if (remoteSteps.length > 0) await (await this.#remoteExecutor(plan.name, remoteSteps)).connect();
     if (needsThreads && !this.#threads) {
-      // Loaded with the first thread step: Piscina took ≈ 28 ms of every `sluice run` start-up here.
+      // Loaded with the first thread step: loading Piscina alone took ≈ 28 ms here (`require` in a bare node).
       const { ThreadExecutor } = await import("../executors/thread-executor.ts");
       this.#threads ??= new ThreadExecutor({ cacheDir: this.config.cacheDir, threads: this.config.threads, loadableUrl: (u) => this.#importer.loadableUrl(u) });
     }
