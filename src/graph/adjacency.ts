@@ -2,7 +2,7 @@ import { Graph } from "@dagrejs/graphlib";
 import { topoSort, type TopoResult } from "./topo-sort.ts";
 
 /** The edges of a node that has none (shared: a node's list is made on its first edge). */
-const NONE: readonly string[] = Object.freeze([]);
+const NONE: readonly number[] = Object.freeze([]);
 
 /**
  * The plan's edges as arrays by node number (a node's position in `ids`). graphlib costs several
@@ -13,27 +13,27 @@ const NONE: readonly string[] = Object.freeze([]);
 export class Adjacency {
   readonly #ids: readonly string[];
   readonly #index: ReadonlyMap<string, number>;
-  readonly #preds: Array<readonly string[]>;
-  readonly #succs: Array<readonly string[]>;
+  /** Each node's distinct upstream and downstream nodes, by number. */
+  readonly #preds: Array<readonly number[]>;
+  readonly #succs: Array<readonly number[]>;
 
   /** `index` maps each id of `ids` to its position. */
   constructor(ids: readonly string[], index: ReadonlyMap<string, number>) {
     this.#ids = ids;
     this.#index = index;
-    this.#preds = new Array<readonly string[]>(ids.length).fill(NONE);
-    this.#succs = new Array<readonly string[]>(ids.length).fill(NONE);
+    this.#preds = new Array<readonly number[]>(ids.length).fill(NONE);
+    this.#succs = new Array<readonly number[]>(ids.length).fill(NONE);
   }
 
   /** Adds `from → to` once (a node may feed several inputs of another), by node number. */
   addEdge(from: number, to: number): void {
-    const f = this.#ids[from]!;
-    let p = this.#preds[to]! as string[];
+    let p = this.#preds[to]! as number[];
     if (p === NONE) this.#preds[to] = p = [];
-    else if (p.includes(f)) return;
-    p.push(f);
-    let s = this.#succs[from]! as string[];
+    else if (p.includes(from)) return;
+    p.push(from);
+    let s = this.#succs[from]! as number[];
     if (s === NONE) this.#succs[from] = s = [];
-    s.push(this.#ids[to]!);
+    s.push(to);
   }
 
   /** Kahn's algorithm, iterative, ties in insertion order; on a cycle, graphlib finds its path. */
@@ -44,8 +44,7 @@ export class Adjacency {
     let tail = 0;
     for (let i = 0; i < n; i++) if ((indeg[i] = this.#preds[i]!.length) === 0) queue[tail++] = i;
     for (let head = 0; head < tail; head++) {
-      for (const s of this.#succs[queue[head]!]!) {
-        const j = this.#index.get(s)!;
+      for (const j of this.#succs[queue[head]!]!) {
         const d = indeg[j]! - 1;
         indeg[j] = d;
         if (d === 0) queue[tail++] = j;
@@ -58,7 +57,9 @@ export class Adjacency {
     }
     const g = new Graph({ directed: true });
     for (let i = 0; i < n; i++) if (indeg[i]! > 0) g.setNode(this.#ids[i]!);
-    for (const id of g.nodes()) for (const s of this.#succs[this.#index.get(id)!]!) if (g.hasNode(s)) g.setEdge(id, s);
+    for (const id of g.nodes()) {
+      for (const j of this.#succs[this.#index.get(id)!]!) if (g.hasNode(this.#ids[j]!)) g.setEdge(id, this.#ids[j]!);
+    }
     return topoSort(g);
   }
 
@@ -72,9 +73,9 @@ export class Adjacency {
     return this.#byId(this.#succs);
   }
 
-  #byId(lists: ReadonlyArray<readonly string[]>): Map<string, readonly string[]> {
+  #byId(lists: ReadonlyArray<readonly number[]>): Map<string, readonly string[]> {
     const m = new Map<string, readonly string[]>();
-    for (let i = 0; i < lists.length; i++) m.set(this.#ids[i]!, lists[i]!);
+    for (let i = 0; i < lists.length; i++) m.set(this.#ids[i]!, lists[i]!.map((j) => this.#ids[j]!));
     return m;
   }
 }

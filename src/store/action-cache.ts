@@ -171,13 +171,8 @@ export class ActionCache {
     try {
       const text = asText(this.#byPipeline.get(pipeline) as Buffer | null);
       if (text) {
-        const table = new DigestTable(text, Math.ceil(text.length / MIN_LINE), 32); // a key ends at a space
-        for (let pos = 0; pos >= 0; entries++) {
-          table.add(pos);
-          pos = text.indexOf("\n", pos);
-          if (pos >= 0) pos++;
-        }
-        this.#preloaded = table;
+        this.#preloaded = DigestTable.ofPieces(text, "\n", 32, Math.ceil(text.length / MIN_LINE)); // a key ends at a space
+        entries = this.#preloaded.size;
       }
     } catch {
       // Millions of entries make a string longer than SQLite or V8 allows: read them row by row.
@@ -226,14 +221,7 @@ export class ActionCache {
       // As one string: one conversion from SQLite instead of one per digest, and no string per digest.
       this.#allInline ??= this.#db.prepare<[]>("SELECT CAST(group_concat(digest, ' ') AS BLOB) FROM cas_inline").pluck();
       try {
-        const all = asText(this.#allInline.get() as Buffer | null);
-        const table = new DigestTable(all, rows, 32); // digests end at a space
-        for (let pos = 0; all && pos >= 0; ) {
-          table.add(pos);
-          pos = all.indexOf(" ", pos);
-          if (pos >= 0) pos++;
-        }
-        return table;
+        return DigestTable.ofPieces(asText(this.#allInline.get() as Buffer | null), " ", 32, rows);
       } catch {
         // Longer than SQLite or V8 allows a string to be: look the outputs up instead.
       }

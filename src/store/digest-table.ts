@@ -48,6 +48,25 @@ export class DigestTable implements DigestSet {
     this.#end = end;
   }
 
+  /**
+   * A table of every `separator`-separated piece of `text` (none of an empty text), each a
+   * digest at the piece's start ending at `end`.
+   */
+  static ofPieces(text: string, separator: string, end: number, expected: number): DigestTable {
+    const table = new DigestTable(text, expected, end);
+    for (let pos = 0; text !== "" && pos >= 0; ) {
+      table.add(pos);
+      pos = text.indexOf(separator, pos);
+      if (pos >= 0) pos++;
+    }
+    return table;
+  }
+
+  /** How many digests are filed. */
+  get size(): number {
+    return this.#count;
+  }
+
   /** Files the digest that starts at `offset` of the text. */
   add(offset: number): void {
     if (2 * ++this.#count > this.#slots.length) this.#grow();

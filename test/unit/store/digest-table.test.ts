@@ -4,13 +4,8 @@ import { sha256 } from "../../../src/util/canonical-json.ts";
 
 /** `n` digests written as `digest <n>` lines, and the table of them. */
 function lines(digests: readonly string[], expected: number): DigestTable {
-  const text = digests.map((d, n) => `${d} ${n}`).join("\n");
-  const table = new DigestTable(text, expected, 32);
-  for (let pos = 0; pos >= 0; ) {
-    table.add(pos);
-    pos = text.indexOf("\n", pos);
-    if (pos >= 0) pos++;
-  }
+  const table = DigestTable.ofPieces(digests.map((d, n) => `${d} ${n}`).join("\n"), "\n", 32, expected);
+  expect(table.size).toBe(digests.length);
   return table;
 }
 
@@ -39,7 +34,8 @@ describe("DigestTable", () => {
   });
 
   it("finds nothing in an empty table", () => {
-    const table = new DigestTable("", 0, 32);
+    const table = DigestTable.ofPieces("", " ", 32, 0);
+    expect(table.size).toBe(0);
     expect(table.has(sha256("x"))).toBe(false);
   });
 });
