@@ -39,13 +39,46 @@ export type LookupResult =
   | { readonly hit: true; readonly outputs: Readonly<Record<string, Digest>> }
   | { readonly hit: false; readonly reason: string; readonly warning?: string };
 
+/** A step's declared input ports in canonical order, each with its JSON lead (`{"name":` or `,"name":`). */
+interface SortedPorts {
+  readonly names: readonly string[];
+  readonly quoted: readonly string[];
+}
+
+/** What every instance of a step shares in a run's keys. */
+interface SharedKeyParts {
+  readonly base: KeyRecord;
+  readonly json: KeyRecordJsonParts;
+  readonly ports: SortedPorts;
+}
+
+/**
+ * `canonicalJson(inputs)` when `inputs` holds a string for exactly the step's declared ports (as
+ * every run's inputs do), made without listing and sorting the object's keys per step; undefined
+ * otherwise (the caller falls back to canonicalJson).
+ */
+function digestsJson(ports: SortedPorts, inputs: Readonly<Record<string, string>>): string | undefined {
+  const { names, quoted } = ports;
+  let count = 0;
+  for (const _ in inputs) count++;
+  if (count !== names.length) return undefined;
+  if (count === 0) return "{}";
+  let out = "";
+  for (let i = 0; i < names.length; i++) {
+    const d = inputs[names[i]!];
+    if (typeof d !== "string") return undefined;
+    out += quoted[i]! + JSON.stringify(d);
+  }
+  return out + "}";
+}
+
 /** Computes code fingerprints, source digests and cache keys, and decides hits. */
 export class KeyResolver {
   readonly #s: CacheServices;
   readonly #pipeline: string;
   readonly #code = new Map<string, Digest>();
   /** Per step definition: its key record without params and inputs, and that record's JSON around them. */
-  readonly #shared = new Map<StepNode["step"], { base: KeyRecord; json: KeyRecordJsonParts }>();
+  readonly #shared = new Map<StepNode["step"], SharedKeyParts>();
 
   constructor(services: CacheServices, pipeline: string) {
     this.#s = services;
@@ -103,8 +136,9 @@ export class KeyResolver {
    * of them were garbage at once); `recordOf` makes one for an entry or an explanation.
    */
   keyOf(node: StepNode, inputs: Readonly<Record<string, Digest>>): { key: CacheKey; recordJson: string } {
-    const json = this.#sharedOf(node).json;
-    const recordJson = json.head + canonicalJson(inputs) + json.middle + canonicalJson(node.params) + json.tail;
+    const shared = this.#sharedOf(node);
+    const { json } = shared;
+    const recordJson = json.head + (digestsJson(shared.ports, inputs) ?? canonicalJson(inputs)) + json.middle + canonicalJson(node.params) + json.tail;
     return { key: sha256(recordJson) as CacheKey, recordJson };
   }
 
@@ -115,11 +149,12 @@ export class KeyResolver {
   }
 
   /** What every instance of a step shares in a run (code, env, version), made once. */
-  #sharedOf(node: StepNode): { base: KeyRecord; json: KeyRecordJsonParts } {
+  #sharedOf(node: StepNode): SharedKeyParts {
     let shared = this.#shared.get(node.step);
     if (!shared) {
       const base = keyRecord({ step: node.step.name, code: this.codeOf(node), version: node.step.version, params: {}, inputs: {}, env: node.step.env, envValues: this.#s.env });
-      shared = { base, json: keyRecordJsonParts(base) };
+      const names = Object.keys(node.step.inputs).sort();
+      shared = { base, json: keyRecordJsonParts(base), ports: { names, quoted: names.map((n, i) => (i === 0 ? "{" : ",") + JSON.stringify(n) + ":") } };
       this.#shared.set(node.step, shared);
     }
     return shared;
