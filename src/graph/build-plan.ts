@@ -212,12 +212,21 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
     throw new SluiceError("SLUICE_PLAN_INVALID", `pipeline "${name}" is not valid (${problems.length} problem${problems.length > 1 ? "s" : ""}):\n${problems.map((p) => `  - ${p.message}`).join("\n")}`, { pipeline: name, problems });
   }
   // Every node was added to the graph, and any that did not make it into `nodes` is a problem
-  // thrown above: the graph's lists are the plan's. Maps by id are made on first use (a run
-  // follows its nodes' inputs instead: two 10,000-entry maps were built per run for nothing).
+  // thrown above: the graph's lists are the plan's.
+  return planOf({ pipeline, name, params: Object.freeze(pv.value), nodes: new PlanNodes(recorded.index, list), numbers: recorded.index, order: sorted.ok ? sorted.order : [] }, g);
+}
+
+/**
+ * The plan, its maps of edges by id made on first use (a run follows its nodes' inputs instead:
+ * two 10,000-entry maps were built per run for nothing). Made here, not in `buildPlan`: a getter
+ * there would keep the whole of its scope alive with the plan (V8 closures share their function's
+ * context), the recording's 10,000 specs included.
+ */
+function planOf(fields: Omit<Plan, "deps" | "dependents">, g: Adjacency): Plan {
   let deps: Plan["deps"] | undefined;
   let dependents: Plan["dependents"] | undefined;
   return Object.freeze({
-    pipeline, name, params: Object.freeze(pv.value), nodes: new PlanNodes(recorded.index, list), numbers: recorded.index, order: sorted.ok ? sorted.order : [],
+    ...fields,
     get deps() {
       return (deps ??= g.preds());
     },
