@@ -213,25 +213,43 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
   }
   // Every node was added to the graph, and any that did not make it into `nodes` is a problem
   // thrown above: the graph's lists are the plan's.
-  return planOf({ pipeline, name, params: Object.freeze(pv.value), nodes: new PlanNodes(recorded.index, list), numbers: recorded.index, order: sorted.ok ? sorted.order : [] }, g);
+  return new BuiltPlan({ pipeline, name, params: Object.freeze(pv.value), nodes: new PlanNodes(recorded.index, list), numbers: recorded.index, order: sorted.ok ? sorted.order : [] }, g);
 }
 
 /**
- * The plan, its maps of edges by id made on first use (a run follows its nodes' inputs instead:
- * two 10,000-entry maps were built per run for nothing). Made here, not in `buildPlan`: a getter
- * there would keep the whole of its scope alive with the plan (V8 closures share their function's
- * context), the recording's 10,000 specs included.
+ * A plan: its fields, and its maps of edges by id made on first use (a run follows its nodes'
+ * inputs instead: two 10,000-entry maps were built per run for nothing). A class, not an object
+ * literal with getters: each such literal's accessors are new closures, which gave every plan a
+ * hidden class of its own, so the code reading plans (and the run options holding one) was
+ * optimised for one plan and deoptimised by the next run's.
  */
-function planOf(fields: Omit<Plan, "deps" | "dependents">, g: Adjacency): Plan {
-  let deps: Plan["deps"] | undefined;
-  let dependents: Plan["dependents"] | undefined;
-  return Object.freeze({
-    ...fields,
-    get deps() {
-      return (deps ??= g.preds());
-    },
-    get dependents() {
-      return (dependents ??= g.succs());
-    },
-  });
+class BuiltPlan implements Plan {
+  readonly pipeline: AnyPipeline;
+  readonly name: string;
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly nodes: ReadonlyMap<string, PlanNode>;
+  readonly numbers: ReadonlyMap<string, number>;
+  readonly order: readonly string[];
+  readonly #g: Adjacency;
+  #deps: Plan["deps"] | undefined;
+  #dependents: Plan["dependents"] | undefined;
+
+  constructor(fields: Omit<Plan, "deps" | "dependents">, g: Adjacency) {
+    this.pipeline = fields.pipeline;
+    this.name = fields.name;
+    this.params = fields.params;
+    this.nodes = fields.nodes;
+    this.numbers = fields.numbers;
+    this.order = fields.order;
+    this.#g = g;
+    Object.freeze(this);
+  }
+
+  get deps(): Plan["deps"] {
+    return (this.#deps ??= this.#g.preds());
+  }
+
+  get dependents(): Plan["dependents"] {
+    return (this.#dependents ??= this.#g.succs());
+  }
 }

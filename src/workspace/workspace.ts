@@ -274,15 +274,17 @@ export class Workspace {
       // not load) is left for the run itself to report, as it does without a cache server.
       await prefetchFromRemote(plan, this.#services(claims), this.remoteCache, { force: opts.force }).catch((err: unknown) => log.debug({ err }, "remote cache prefetch skipped"));
     }
-    const coordinator = new RunCoordinator({
-      ...this.#services(claims),
+    // Added to the services object, not spread into a new one: here the spread gave each run's
+    // options a hidden class of their own, and the coordinator's code that reads them was
+    // deoptimised by every new run.
+    const coordinator = new RunCoordinator(Object.assign(this.#services(claims), {
       plan, runId, emit,
       executors: { inline: this.#inline, process: this.#process, ...(this.#threads ? { thread: this.#threads } : {}), ...(this.#remote ? { remote: this.#remote } : {}) },
       concurrency: opts.concurrency ?? this.config.concurrency,
       force: opts.force, signal: opts.signal, trigger: opts.trigger ?? "api", actor: opts.actor,
       keepGoing: opts.keepGoing, budget: opts.budget,
-      models: (ctx) => this.#modelsClient(ctx),
-    });
+      models: (ctx: AttemptContext) => this.#modelsClient(ctx),
+    }));
     opts.onStart?.(runId, coordinator);
     const summary = await coordinator.run();
     await recorder.drain();
