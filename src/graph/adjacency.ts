@@ -1,6 +1,9 @@
 import { Graph } from "@dagrejs/graphlib";
 import { topoSort, type TopoResult } from "./topo-sort.ts";
 
+/** A sorted graph's order, as ids and as node numbers; or one of its cycles. */
+export type AdjacencyOrder = { ok: true; order: string[]; numbers: Int32Array } | Extract<TopoResult, { ok: false }>;
+
 /**
  * The plan's edges by node number (a node's position in `ids`), kept as two flat lists of
  * numbers. graphlib costs several microseconds per edge here (string edge ids, object churn), and
@@ -55,7 +58,7 @@ export class Adjacency {
   }
 
   /** Kahn's algorithm, iterative, ties in insertion order; on a cycle, graphlib finds its path. */
-  sort(): TopoResult {
+  sort(): AdjacencyOrder {
     const n = this.#ids.length;
     const { start, targets } = this.#successors();
     const indeg = new Int32Array(n);
@@ -73,7 +76,7 @@ export class Adjacency {
     if (tail === n) {
       const order = new Array<string>(n);
       for (let k = 0; k < n; k++) order[k] = this.#ids[queue[k]!]!;
-      return { ok: true, order };
+      return { ok: true, order, numbers: queue };
     }
     const g = new Graph({ directed: true });
     for (let i = 0; i < n; i++) if (indeg[i]! > 0) g.setNode(this.#ids[i]!);
@@ -81,7 +84,9 @@ export class Adjacency {
       const i = this.#index.get(id)!;
       for (let e = start[i]!; e < start[i + 1]!; e++) if (g.hasNode(this.#ids[targets[e]!]!)) g.setEdge(id, this.#ids[targets[e]!]!);
     }
-    return topoSort(g);
+    const cycle = topoSort(g);
+    if (cycle.ok) throw new Error("Adjacency.sort: graphlib found no cycle among the nodes left unsorted");
+    return cycle;
   }
 
   /** Each node's distinct upstream ids, by id. */

@@ -10,6 +10,8 @@ export interface InputSource {
   readonly node: string;
   readonly port: string;
   readonly kind: PortKind;
+  /** The node's number (`Plan.numbers`): what a run reads its state by, with no lookup by id. */
+  readonly from: number;
 }
 
 /** A validated `when` gate: the upstream JSON value and its predicate. */
@@ -61,11 +63,13 @@ export interface Plan {
   readonly name: string;
   /** Pipeline params after validation and defaults. */
   readonly params: Readonly<Record<string, unknown>>;
-  readonly nodes: ReadonlyMap<string, PlanNode>;
+  readonly nodes: PlanNodes<PlanNode>;
   /** Each node id's number: its place among the nodes as the pipeline added them (for arrays by node); a sub-pipeline's id has -1. */
   readonly numbers: ReadonlyMap<string, number>;
   /** Topological order. */
   readonly order: readonly string[];
+  /** The same order as node numbers (`nodes.at(n)`). */
+  readonly orderNumbers: Int32Array;
   /** Distinct upstream node ids of each node. */
   readonly deps: ReadonlyMap<string, readonly string[]>;
   /** Distinct downstream node ids of each node. */
@@ -142,7 +146,7 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
       return undefined;
     }
     g.addEdge(from, at);
-    return { node: ref.node, port: ref.port, kind };
+    return { node: ref.node, port: ref.port, kind, from };
   };
   const mismatch = (src: InputSource, want: PortKind, consumer: string, field: string, kindOf: string): boolean => {
     if (src.kind === want) return false;
@@ -213,7 +217,7 @@ export function buildPlan(pipeline: AnyPipeline, rawParams: unknown, opts: Build
   }
   // Every node was added to the graph, and any that did not make it into `nodes` is a problem
   // thrown above: the graph's lists are the plan's.
-  return new BuiltPlan({ pipeline, name, params: Object.freeze(pv.value), nodes: new PlanNodes(recorded.index, list), numbers: recorded.index, order: sorted.ok ? sorted.order : [] }, g);
+  return new BuiltPlan({ pipeline, name, params: Object.freeze(pv.value), nodes: new PlanNodes(recorded.index, list), numbers: recorded.index, order: sorted.ok ? sorted.order : [], orderNumbers: sorted.ok ? sorted.numbers : new Int32Array(0) }, g);
 }
 
 /**
@@ -227,9 +231,10 @@ class BuiltPlan implements Plan {
   readonly pipeline: AnyPipeline;
   readonly name: string;
   readonly params: Readonly<Record<string, unknown>>;
-  readonly nodes: ReadonlyMap<string, PlanNode>;
+  readonly nodes: PlanNodes<PlanNode>;
   readonly numbers: ReadonlyMap<string, number>;
   readonly order: readonly string[];
+  readonly orderNumbers: Int32Array;
   readonly #g: Adjacency;
   #deps: Plan["deps"] | undefined;
   #dependents: Plan["dependents"] | undefined;
@@ -241,6 +246,7 @@ class BuiltPlan implements Plan {
     this.nodes = fields.nodes;
     this.numbers = fields.numbers;
     this.order = fields.order;
+    this.orderNumbers = fields.orderNumbers;
     this.#g = g;
     Object.freeze(this);
   }

@@ -23,6 +23,11 @@ export class PlanNodes<N extends { readonly id: string }> implements ReadonlyMap
     return i === undefined || i < 0 ? undefined : this.#list[i];
   }
 
+  /** The node numbered `n`. */
+  at(n: number): N | undefined {
+    return this.#list[n];
+  }
+
   has(id: string): boolean {
     return this.get(id) !== undefined;
   }

@@ -2,7 +2,7 @@ import os from "node:os";
 import PQueue from "p-queue";
 import type { ExecutorKind } from "../define/index.ts";
 import { SluiceError, serializeError, type SerializedError } from "../errors.ts";
-import type { MapNode, Plan, StepNode } from "../graph/index.ts";
+import type { InputSource, MapNode, Plan, StepNode } from "../graph/index.ts";
 import type { CacheKey } from "../hash/cache-key.ts";
 import type { Digest } from "../util/canonical-json.ts";
 import type { EventSink, RunOutcome, StepOutcome } from "./events.ts";
@@ -98,8 +98,6 @@ interface Unit {
   missedIn: number;
   /** The states of the steps that consume this one's outputs (top-level steps only; see NO_STATES). */
   next: State[];
-  /** The states of the steps this one consumes (top-level steps; a map's instances use their map's). */
-  prev: State[];
 }
 
 interface MapState {
@@ -112,16 +110,9 @@ interface MapState {
   startedAt: number;
   outputs: Record<string, Digest> | null;
   next: State[];
-  prev: State[];
 }
 
 type State = Unit | MapState;
-
-/** The state of node `id` among a state's upstream ones; undefined for a source file or folder. */
-function upstream(prev: readonly State[], id: string): State | undefined {
-  for (let i = 0; i < prev.length; i++) if (prev[i]!.node.id === id) return prev[i];
-  return undefined;
-}
 
 /** One running attempt of a unit. */
 interface Attempt {
@@ -230,33 +221,36 @@ export class RunCoordinator {
   async run(): Promise<RunSummary> {
     const { plan, runId, emit } = this.#o;
     const t0 = this.#o.clock();
-    // One lookup per node: a 10,000-step run made four and more (each a cache miss on a large map).
+    // Nodes by number, never looked up by id: a 10,000-step run made four lookups and more per
+    // node (each a cache miss on a large map).
     const ids: string[] = [];
     const stepNodes: Array<StepNode | MapNode> = [];
-    for (const id of plan.order) {
-      const node = plan.nodes.get(id)!;
+    const numbers: number[] = [];
+    for (const n of plan.orderNumbers) {
+      const node = plan.nodes.at(n)!;
       if (node.kind === "source") continue;
-      ids.push(id);
+      ids.push(node.id);
       stepNodes.push(node);
+      numbers.push(n);
     }
     emit({ type: "run.started", runId, ts: t0, pipeline: plan.name, params: plan.params, steps: ids, trigger: this.#o.trigger ?? "api", actor: this.#o.actor ?? "unknown" });
     const onAbort = (): void => this.cancel("run cancelled");
     this.#o.signal?.addEventListener("abort", onAbort, { once: true });
     const unhook = this.#o.claims.bindBatches(this.#o.commits);
     try {
-      for (const node of stepNodes) {
+      for (let i = 0; i < stepNodes.length; i++) {
+        const node = stepNodes[i]!;
         const st: State = node.kind === "map"
-          ? { isMap: true, node, remaining: 0, phase: "pending", units: [], open: 0, startedAt: 0, outputs: null, next: NO_STATES, prev: NO_STATES }
+          ? { isMap: true, node, remaining: 0, phase: "pending", units: [], open: 0, startedAt: 0, outputs: null, next: NO_STATES }
           : this.#unit(node, null, null);
-        // Each upstream step (set up before, in plan order) and this one link to each other, so
-        // that finishing it releases this state, and this state reads its inputs, without lookups
-        // by id (three map reads per edge on 10,000 steps, each a cache miss). What a node reads
-        // (inputs, `when`, `over`) is exactly its upstream in the plan.
-        for (const port in node.inputs) this.#link(node.inputs[port]!.node, st);
-        if (node.when) this.#link(node.when.source.node, st);
-        if (node.kind === "map") this.#link(node.over.node, st);
+        // Each upstream step (set up before, in plan order) links to this one, so that finishing
+        // it releases this state; this state reads its inputs by their node numbers. What a node
+        // reads (inputs, `when`, `over`) is exactly its upstream in the plan.
+        for (const port in node.inputs) this.#link(node.inputs[port]!.from, st);
+        if (node.when) this.#link(node.when.source.from, st);
+        if (node.kind === "map") this.#link(node.over.from, st);
         this.#states.push(st);
-        this.#byNumber[plan.numbers.get(node.id)!] = st;
+        this.#byNumber[numbers[i]!] = st;
         if (st.remaining === 0) this.#ready.push(st);
       }
       this.#keys.fingerprintAll(plan);
@@ -341,20 +335,26 @@ export class RunCoordinator {
     this.#scheduleBurst();
   }
 
-  /** Links state `st` to the state of its upstream node `id` (once, however many inputs it feeds); a source has none. */
-  #link(id: string, st: State): void {
-    const n = this.#o.plan.numbers.get(id);
-    const up = n === undefined ? undefined : this.#byNumber[n];
-    if (!up || st.prev.includes(up)) return;
+  /**
+   * Links state `st` to the state of its upstream node number `from` (once, however many inputs
+   * it feeds; a state's links are made one after another, so a repeat is `up.next`'s last); a
+   * source has none.
+   */
+  #link(from: number, st: State): void {
+    const up = this.#byNumber[from];
+    if (!up || up.next[up.next.length - 1] === st) return;
     st.remaining++;
     if (up.next === NO_STATES) up.next = [st];
     else up.next.push(st);
-    if (st.prev === NO_STATES) st.prev = [up];
-    else st.prev.push(up);
+  }
+
+  /** The state of an upstream node (by its number); undefined for a source file or folder. */
+  #upstream(src: InputSource): State | undefined {
+    return this.#byNumber[src.from];
   }
 
   #unit(node: StepNode, map: MapState | null, element: Unit["element"]): Unit {
-    const u: Unit = { isMap: false, node, map, element, remaining: 0, phase: "pending", key: null, recordJson: "", inputs: NO_INPUTS, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, leads: false, forced: false, missedIn: 0, next: NO_STATES, prev: NO_STATES };
+    const u: Unit = { isMap: false, node, map, element, remaining: 0, phase: "pending", key: null, recordJson: "", inputs: NO_INPUTS, outputs: null, startedAt: 0, durationMs: null, attempt: 0, timer: undefined, claimed: false, leads: false, forced: false, missedIn: 0, next: NO_STATES };
     this.#order.push(u);
     return u;
   }
@@ -473,8 +473,8 @@ export class RunCoordinator {
   }
 
   /** The JSON value of an upstream step's output port, read from the CAS. */
-  #valueOf(s: State, src: { node: string; port: string }): unknown {
-    const d = upstream(s.prev, src.node)!.outputs![src.port]!;
+  #valueOf(src: InputSource): unknown {
+    const d = this.#upstream(src)!.outputs![src.port]!;
     const b = this.#o.cas.getBytes(d);
     if (!b) throw new SluiceError("SLUICE_CACHE_CORRUPT", `output ${src.node}.${src.port} (${d}) is missing from the cache. Run again: the producing step reruns.`, { digest: d });
     return JSON.parse(b.toString("utf8"));
@@ -484,7 +484,7 @@ export class RunCoordinator {
     const gate = s.node.when!;
     let ok: boolean;
     try {
-      ok = Boolean(gate.test(this.#valueOf(s, gate.source)));
+      ok = Boolean(gate.test(this.#valueOf(gate.source)));
     } catch (err) {
       throw new SluiceError("SLUICE_STEP_FAILED", `when (${gate.label}) on ${gate.source.node}.${gate.source.port} threw: ${(err as Error)?.message ?? String(err)}`, { field: "when" }, { cause: err });
     }
@@ -495,7 +495,7 @@ export class RunCoordinator {
   #expand(m: MapState): void {
     m.startedAt = this.#o.clock();
     m.phase = "running";
-    const over = upstream(m.prev, m.node.over.node)!.outputs![m.node.over.port]! as Digest;
+    const over = this.#upstream(m.node.over)!.outputs![m.node.over.port]! as Digest;
     const elements = expandMap(m.node, over, this.#o.cas);
     this.#o.emit({ type: "map.expanded", runId: this.#o.runId, ts: m.startedAt, stepId: m.node.id, count: elements.length });
     m.units = elements.map((e) => this.#unit(e.node, m, { port: m.node.as, digest: e.digest, bytes: e.bytes }));
@@ -534,10 +534,9 @@ export class RunCoordinator {
   #inputsOf(u: Unit): Record<string, Digest> {
     const out: Record<string, Digest> = {};
     const wired = u.node.inputs;
-    const prev = (u.map ?? u).prev;
     for (const port in wired) {
       const src = wired[port]!;
-      const up = upstream(prev, src.node);
+      const up = this.#byNumber[src.from];
       out[port] = up ? up.outputs![src.port]! : this.#sourceOutputs.get(src.node)!.digest;
     }
     if (u.element) out[u.element.port] = u.element.digest;

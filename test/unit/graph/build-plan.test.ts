@@ -80,11 +80,13 @@ describe("buildPlan on a valid pipeline", () => {
     expect(plan.dependents.get("data")).toEqual(["read"]);
   });
 
-  it("resolves each input to the producing node, port and kind", () => {
+  it("resolves each input to the producing node, its number, port and kind, and gives the order as numbers too", () => {
     const plan = buildPlan(diamond, {}, { root: ROOT });
     const sum = plan.nodes.get("sum") as StepNode;
-    expect(sum.inputs).toEqual({ a: { node: "left", port: "n", kind: "json" }, b: { node: "right", port: "n", kind: "json" } });
-    expect((plan.nodes.get("read") as StepNode).inputs).toEqual({ f: { node: "data", port: "file", kind: "file" } });
+    const n = (id: string): number => plan.numbers.get(id)!;
+    expect(sum.inputs).toEqual({ a: { node: "left", port: "n", kind: "json", from: n("left") }, b: { node: "right", port: "n", kind: "json", from: n("right") } });
+    expect((plan.nodes.get("read") as StepNode).inputs).toEqual({ f: { node: "data", port: "file", kind: "file", from: n("data") } });
+    expect([...plan.orderNumbers].map((k) => plan.nodes.at(k)!.id)).toEqual(plan.order);
   });
 
   it("wires an input to an output declared later through p.output", () => {
@@ -97,7 +99,7 @@ describe("buildPlan on a valid pipeline", () => {
     });
     const plan = buildPlan(later, {}, { root: ROOT });
     expect(plan.order).toEqual(["producer", "consumer"]);
-    expect((plan.nodes.get("consumer") as StepNode).inputs.x).toEqual({ node: "producer", port: "n", kind: "json" });
+    expect((plan.nodes.get("consumer") as StepNode).inputs.x).toEqual({ node: "producer", port: "n", kind: "json", from: plan.numbers.get("producer") });
   });
 
   it("uses an instance's executor and cache overrides, else the step's own", () => {
