@@ -48,6 +48,8 @@ export class RunRecorder {
   #unfiled: Entry[] = [];
   /** Entries changed since the last flush (each once: see `Entry.dirty`). */
   #dirty: Entry[] = [];
+  /** The entry last looked up or added: a step's events mostly come one after another. */
+  #last: Entry | undefined;
   #logs: LogLine[] = [];
   #metrics: MetricPoint[] = [];
   #chain: Promise<void> = Promise.resolve();
@@ -77,7 +79,10 @@ export class RunRecorder {
       for (const u of this.#unfiled) this.#steps.set(u.record.stepId, u);
       this.#unfiled = [];
     }
-    const entry = this.#steps.get(id);
+    // The last entry first: in a chain each step's queued, started and succeeded follow each
+    // other, and a lookup in a 10,000-entry Map is a cache miss.
+    const last = this.#last;
+    const entry = last !== undefined && last.record.stepId === id ? last : this.#steps.get(id);
     if (!entry) {
       return this.#add(id, { runId: e.runId, stepId: id, stepName: this.#stepName(id) ?? id, status: "pending", cacheKey: null, inputs: NO_DIGESTS, outputs: NO_DIGESTS, executor: "inline", worker: null, attempts: 0, startedAt: null, finishedAt: null, durationMs: null, error: null, reason: null }, write);
     }
@@ -85,6 +90,7 @@ export class RunRecorder {
       entry.record = { ...entry.record };
       entry.frozen = false;
     }
+    this.#last = entry;
     if (write) this.#markDirty(entry);
     return entry.record;
   }
@@ -93,6 +99,7 @@ export class RunRecorder {
   #add(id: string, record: StepRunRecord, write: boolean): StepRunRecord {
     const entry: Entry = { record, written: false, frozen: false, dirty: false };
     this.#steps.set(id, entry);
+    this.#last = entry;
     if (write) this.#markDirty(entry);
     return record;
   }
