@@ -67,6 +67,13 @@ const NO_UNITS: readonly Unit[] = Object.freeze([]);
 const NO_STATES: State[] = Object.freeze([]) as unknown as State[];
 /** A unit's inputs before it is decided (shared: replaced by #decide, never changed in place). */
 const NO_INPUTS: Record<string, Digest> = Object.freeze({}) as Record<string, Digest>;
+/** What a running step claims of the run's budget. */
+type Need = { readonly cpu: number; readonly memoryMb: number };
+/** The needs of most steps (shared: an object per dispatched step otherwise). */
+const NO_NEED: Need = Object.freeze({ cpu: 0, memoryMb: 0 });
+const ONE_CORE: Need = Object.freeze({ cpu: 1, memoryMb: 0 });
+/** The env of a step that declares none (shared, like NO_INPUTS). */
+const NO_ENV: Record<string, string | undefined> = Object.freeze({}) as Record<string, string | undefined>;
 /** Bursts in a row run as microtasks before one waits for the event loop's next turn. */
 const MICRO_BURSTS = 64;
 const TERMINAL = new Set<Phase>(["cached", "succeeded", "failed", "skipped", "cancelled"]);
@@ -118,7 +125,7 @@ type State = Unit | MapState;
 interface Attempt {
   readonly unit: Unit;
   readonly ex: Executor;
-  readonly need: { cpu: number; memoryMb: number };
+  readonly need: Need;
   /** Settled: its completion is queued. */
   done: boolean;
   timer: NodeJS.Timeout | undefined;
@@ -640,11 +647,12 @@ export class RunCoordinator {
     this.#o.emit({ type: "log", runId: this.#o.runId, ts: this.#o.clock(), stepId: u.node.id, level, msg });
   }
 
-  #needs(u: Unit): { cpu: number; memoryMb: number } {
+  #needs(u: Unit): Need {
     const r = u.node.policy.resources;
     // A remote step uses a worker's machine, not this one.
-    if (u.node.executor === "remote") return { cpu: 0, memoryMb: 0 };
-    return { cpu: r?.cpu ?? (u.node.executor === "inline" ? 0 : 1), memoryMb: r?.memoryMb ?? 0 };
+    if (u.node.executor === "remote") return NO_NEED;
+    if (r === undefined) return u.node.executor === "inline" ? NO_NEED : ONE_CORE;
+    return { cpu: r.cpu ?? (u.node.executor === "inline" ? 0 : 1), memoryMb: r.memoryMb ?? 0 };
   }
 
   #dispatch(): void {
@@ -652,7 +660,7 @@ export class RunCoordinator {
     // Steps on isolated executors (threads, processes, remote workers) read their inputs from the
     // database through other connections: they start after one commit for all of them (a burst of
     // 256 remote steps committed 256 times, each write batch reopened for the next claim).
-    let isolated: Array<{ u: Unit; ex: Executor; need: { cpu: number; memoryMb: number } }> | undefined;
+    let isolated: Array<{ u: Unit; ex: Executor; need: Need }> | undefined;
     kinds: for (const kind of this.#dispatchQ.kinds()) {
       const ex = this.#o.executors[kind];
       if (!ex) {
@@ -682,7 +690,7 @@ export class RunCoordinator {
     for (const { u, ex, need } of isolated) this.#start(u, ex, need);
   }
 
-  #start(u: Unit, ex: Executor, need: { cpu: number; memoryMb: number }): void {
+  #start(u: Unit, ex: Executor, need: Need): void {
     const { node } = u;
     const { runId, clock, emit } = this.#o;
     u.phase = "running";
@@ -692,11 +700,14 @@ export class RunCoordinator {
     const inputs: Record<string, ResolvedInput> = {};
     for (const port in node.inputs) {
       const src = node.inputs[port]!;
-      inputs[port] = this.#sourceOutputs.get(src.node) ?? { kind: src.kind, digest: u.inputs[port]! };
+      inputs[port] = this.#byNumber[src.from] ? { kind: src.kind, digest: u.inputs[port]! } : this.#sourceOutputs.get(src.node)!;
     }
     if (u.element) inputs[u.element.port] = { kind: "json", digest: u.element.digest };
-    const env: Record<string, string | undefined> = {};
-    for (const name of node.step.env) env[name] = this.#o.env[name];
+    let env = NO_ENV;
+    if (node.step.env.length > 0) {
+      env = {};
+      for (const name of node.step.env) env[name] = this.#o.env[name];
+    }
     const timeoutMs = node.policy.timeoutMs;
     let signal = this.#abort.signal;
     const attempt: Attempt = { unit: u, ex, need, done: false, timer: undefined };
