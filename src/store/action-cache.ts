@@ -99,6 +99,8 @@ export class ActionCache {
   readonly #count;
   readonly #db: CacheDb;
   #byPipeline: Database.Statement<[string]> | undefined;
+  /** The same read as a scan of the table, for when it holds no other pipeline's entries. */
+  #wholeTable: Database.Statement<[string]> | undefined;
   #inlineRows: Database.Statement<[]> | undefined;
   #allInline: Database.Statement<[]> | undefined;
   #someInline: Database.Statement<[string]> | undefined;
@@ -163,13 +165,20 @@ export class ActionCache {
     if (this.#preloadedFor?.pipeline === pipeline && this.#preloadedFor.version === version) return undefined;
     this.forget();
     let entries = 0;
+    // Two probes of the (pipeline, ...) index: is any entry filed under another pipeline?
+    this.#otherPipelines ??= this.#db.prepare<[string, string]>("SELECT EXISTS (SELECT 1 FROM action_cache WHERE pipeline < ?) OR EXISTS (SELECT 1 FROM action_cache WHERE pipeline > ?)").pluck();
+    const whole = this.#otherPipelines.get(pipeline, pipeline) === 0;
     // One text for all the rows (`key created_at outputs` lines): SQLite builds it, and V8 makes
     // one string instead of three values per row (10,000 entries: 13.3 → 10.6 ms with the parsing),
     // read as bytes (see `asText`). Keys are hex and outputs JSON without raw newlines, so neither
-    // holds a separator.
-    this.#byPipeline ??= this.#db.prepare<[string]>("SELECT CAST(group_concat(key || ' ' || created_at || ' ' || outputs, char(10)) AS BLOB) FROM action_cache WHERE pipeline = ?").pluck();
+    // holds a separator. When every entry is this pipeline's, the table is read in its own order
+    // instead of through the index, which costs a lookup of the row per entry (10,000 entries:
+    // 4.5–5.2 → 3.1–3.2 ms).
+    const byPipeline = whole
+      ? (this.#wholeTable ??= this.#db.prepare<[string]>("SELECT CAST(group_concat(key || ' ' || created_at || ' ' || outputs, char(10)) AS BLOB) FROM action_cache NOT INDEXED WHERE pipeline = ?").pluck())
+      : (this.#byPipeline ??= this.#db.prepare<[string]>("SELECT CAST(group_concat(key || ' ' || created_at || ' ' || outputs, char(10)) AS BLOB) FROM action_cache WHERE pipeline = ?").pluck());
     try {
-      const text = asText(this.#byPipeline.get(pipeline) as Buffer | null);
+      const text = asText(byPipeline.get(pipeline) as Buffer | null);
       if (text) {
         this.#preloaded = DigestTable.ofPieces(text, "\n", 32, Math.ceil(text.length / MIN_LINE)); // a key ends at a space
         entries = this.#preloaded.size;
@@ -181,9 +190,6 @@ export class ActionCache {
         entries++;
       }
     }
-    // Two probes of the (pipeline, ...) index: is any entry filed under another pipeline?
-    this.#otherPipelines ??= this.#db.prepare<[string, string]>("SELECT EXISTS (SELECT 1 FROM action_cache WHERE pipeline < ?) OR EXISTS (SELECT 1 FROM action_cache WHERE pipeline > ?)").pluck();
-    const whole = this.#otherPipelines.get(pipeline, pipeline) === 0;
     this.#preloadedFor = { pipeline, version, whole };
     return this.#presentInline(entries);
   }

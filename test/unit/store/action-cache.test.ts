@@ -56,10 +56,15 @@ describe("ActionCache.preload", () => {
     const outs = [1, 2, 3, 4].map((n) => cas.putBytes(Buffer.from(`v${n}`)));
     const shapes: Array<Record<string, string>> = [{ out: outs[0]! }, { out: outs[1]! }, { outcome: outs[2]! }, { "sortie_é": outs[3]!, out: outs[0]! }];
     shapes.forEach((outputs, n) => writer.put({ ...entry(cas, n + 10), outputs: outputs as ActionEntry["outputs"] }));
-    // Another connection (another process) reads them all in one preload.
-    const reader = new ActionCache(db.theirs);
-    expect(reader.preload("p")).toBeDefined();
-    shapes.forEach((outputs, n) => expect(reader.getLocal(key(n + 10))).toEqual({ key: key(n + 10), outputs, createdAt: n + 10 }));
+    // Another connection (another process) reads them all in one preload: a scan of the table
+    // while it holds only this pipeline's entries, then through the index once another's is there.
+    for (const others of [false, true]) {
+      if (others) writer.put({ ...entry(cas, 99), pipeline: "q" });
+      const reader = new ActionCache(db.theirs);
+      expect(reader.preload("p")).toBeDefined();
+      shapes.forEach((outputs, n) => expect(reader.getLocal(key(n + 10))).toEqual({ key: key(n + 10), outputs, createdAt: n + 10 }));
+      expect(reader.getLocal(key(99))?.createdAt).toBe(others ? 99 : undefined);
+    }
   });
 
   it("returns the inline objects present, whether it reads them all or looks each up", () => {
