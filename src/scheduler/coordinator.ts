@@ -147,7 +147,8 @@ export class RunCoordinator {
   readonly #keys: KeyResolver;
   /**
    * The states of the plan's steps and maps, in plan order; `#byNumber` has them by node number
-   * (`plan.numbers`). Arrays, not a Map by id: building one of 10,000 entries took ~2.8 ms.
+   * (`plan.orderNumbers`, `InputSource.from`). Arrays, not a Map by id: building one of 10,000
+   * entries took ~2.8 ms.
    */
   readonly #states: State[] = [];
   readonly #byNumber: Array<State | undefined> = [];
@@ -543,7 +544,7 @@ export class RunCoordinator {
     const wired = u.node.inputs;
     for (const port in wired) {
       const src = wired[port]!;
-      const up = this.#byNumber[src.from];
+      const up = this.#upstream(src);
       out[port] = up ? up.outputs![src.port]! : this.#sourceOutputs.get(src.node)!.digest;
     }
     if (u.element) out[u.element.port] = u.element.digest;
@@ -700,7 +701,7 @@ export class RunCoordinator {
     const inputs: Record<string, ResolvedInput> = {};
     for (const port in node.inputs) {
       const src = node.inputs[port]!;
-      inputs[port] = this.#byNumber[src.from] ? { kind: src.kind, digest: u.inputs[port]! } : this.#sourceOutputs.get(src.node)!;
+      inputs[port] = this.#upstream(src) ? { kind: src.kind, digest: u.inputs[port]! } : this.#sourceOutputs.get(src.node)!;
     }
     if (u.element) inputs[u.element.port] = { kind: "json", digest: u.element.digest };
     let env = NO_ENV;

@@ -174,9 +174,10 @@ export class ActionCache {
     // holds a separator. When every entry is this pipeline's, the table is read in its own order
     // instead of through the index, which costs a lookup of the row per entry (10,000 entries:
     // 4.5–5.2 → 3.1–3.2 ms).
+    const lines = "SELECT CAST(group_concat(key || ' ' || created_at || ' ' || outputs, char(10)) AS BLOB) FROM action_cache";
     const byPipeline = whole
-      ? (this.#wholeTable ??= this.#db.prepare<[string]>("SELECT CAST(group_concat(key || ' ' || created_at || ' ' || outputs, char(10)) AS BLOB) FROM action_cache NOT INDEXED WHERE pipeline = ?").pluck())
-      : (this.#byPipeline ??= this.#db.prepare<[string]>("SELECT CAST(group_concat(key || ' ' || created_at || ' ' || outputs, char(10)) AS BLOB) FROM action_cache WHERE pipeline = ?").pluck());
+      ? (this.#wholeTable ??= this.#db.prepare<[string]>(`${lines} NOT INDEXED WHERE pipeline = ?`).pluck())
+      : (this.#byPipeline ??= this.#db.prepare<[string]>(`${lines} WHERE pipeline = ?`).pluck());
     try {
       const text = asText(byPipeline.get(pipeline) as Buffer | null);
       if (text) {
