@@ -15,5 +15,5 @@ export default tseslint.config(
     },
   },
   { files: ["src/cli/**", "bench/**", "bin/**", "test/**"], rules: { "no-console": "off" } },
-  { files: ["bin/**/*.js", "scripts/**/*.mjs", "src/**/*.mjs"], languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly" } } },
+  { files: ["bin/**/*.js", "scripts/**/*.mjs", "src/**/*.mjs", "src/bundle/*.js"], languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly" } } },
 );

@@ -5,7 +5,8 @@
  * names the column.
  */
 import type { ColumnData, FileMetaData, SchemaElement } from "hyparquet";
-import { parquetWriteBuffer, type BasicType, type ColumnSource } from "hyparquet-writer";
+import type { BasicType, ColumnSource } from "hyparquet-writer";
+import { importModule } from "../util/import-module.ts";
 import { dataError } from "./data-error.ts";
 import { readInputFile } from "./read-input.ts";
 import { columnFromValues } from "./rows.ts";
@@ -42,7 +43,7 @@ function describe(el: SchemaElement): string {
 /** A table from Parquet bytes; `source` names them in errors (usually the file path). */
 export async function parseParquet(bytes: Uint8Array, source: string): Promise<Table> {
   // hyparquet is loaded on first use: most runs read no Parquet.
-  const { parquetMetadata, parquetRead } = await import("hyparquet");
+  const { parquetMetadata, parquetRead } = await importModule<typeof import("hyparquet")>("hyparquet");
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   let metadata: FileMetaData;
   try {
@@ -100,8 +101,13 @@ function sourceOf(c: Column): ColumnSource {
   return { name: c.name, data, type: BASIC[c.type], nullable: true };
 }
 
-/** Parquet file bytes of a table (snappy, one column per table column, all nullable). */
-export function writeParquet(t: Table): Uint8Array {
+/**
+ * Parquet file bytes of a table (snappy, one column per table column, all nullable). Async because
+ * hyparquet-writer (and hyparquet, which it imports) load on first use: 185 KB of code that every
+ * `sluice run` would otherwise read at start-up.
+ */
+export async function writeParquet(t: Table): Promise<Uint8Array> {
+  const { parquetWriteBuffer } = await importModule<typeof import("hyparquet-writer")>("hyparquet-writer");
   const buf = parquetWriteBuffer({ columnData: t.columns.map(sourceOf), createdBy: "sluice" });
   return new Uint8Array(buf);
 }

@@ -1,10 +1,11 @@
-import { MessageChannel, parentPort, type MessagePort } from "node:worker_threads";
+import { isMainThread, MessageChannel, parentPort, type MessagePort } from "node:worker_threads";
 import { move, transferableSymbol, valueSymbol } from "piscina";
 import { isStep, type AnyStep, type LogLevel, type ModelsClient } from "../define/index.ts";
 import { deserializeError, SluiceError, serializeError, type SerializedError } from "../errors.ts";
 import type { ProducedOutput, StepTask } from "../scheduler/index.ts";
 import { openCacheDb } from "../store/cache-db.ts";
 import { LocalCas } from "../store/local-cas.ts";
+import { importModule } from "../util/import-module.ts";
 import { runStepBody } from "./step-io.ts";
 
 /** What the pool sends a worker: plain data, and the attempt's key for the messages it posts back. */
@@ -56,8 +57,9 @@ function remoteModels(openPort: () => MessagePort): ModelsClient {
   return { register: call("register"), get: call("get"), champion: call("champion"), promote: call("promote"), read: call("read"), deploy: call("deploy") };
 }
 
-// Stack traces of compiled step modules name their .ts sources.
-process.setSourceMapsEnabled(true);
+// Stack traces of compiled step modules name their .ts sources. Only on a pool thread: this module
+// is also in the bundle the main thread loads (dist/sluice.cjs).
+if (!isMainThread) process.setSourceMapsEnabled(true);
 
 const stores = new Map<string, LocalCas>();
 const steps = new Map<string, AnyStep>();
@@ -66,7 +68,7 @@ async function loadStep(moduleUrl: string, name: string): Promise<AnyStep> {
   const id = `${moduleUrl}#${name}`;
   const hit = steps.get(id);
   if (hit) return hit;
-  const mod = (await import(moduleUrl)) as Record<string, unknown>;
+  const mod = await importModule(moduleUrl);
   const found = Object.values(mod).find((v): v is AnyStep => isStep(v) && v.name === name);
   if (!found) {
     throw new SluiceError("SLUICE_DEFINITION_INVALID", `step "${name}" is not exported by ${moduleUrl}, so a worker cannot load it. Export the step as a module-level constant.`, { step: name, module: moduleUrl });

@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { importModule } from "./import-module.ts";
 
 /**
  * Imports a workspace module (a pipeline, a step, `sluice.config.ts`) written in TypeScript,
@@ -66,14 +67,14 @@ export class TsImporter {
   /** Imports a module, compiling it and its local imports first when they changed. */
   async import(file: string): Promise<Record<string, unknown>> {
     const abs = path.resolve(this.#root, file);
-    if (NATIVE_TS || !TS_EXT.test(abs)) return (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+    if (NATIVE_TS || !TS_EXT.test(abs)) return importModule(pathToFileURL(abs).href);
     const rel = path.relative(this.#root, abs);
     if (rel.startsWith("..")) {
       throw new Error(`${abs} is outside the workspace ${this.#root}; TypeScript modules must live inside it`);
     }
     if (!this.#fresh(rel)) await this.#compile(rel);
     process.setSourceMapsEnabled(true);
-    return (await import(this.loadableUrl(abs))) as Record<string, unknown>;
+    return importModule(this.loadableUrl(abs));
   }
 
   #readManifest(): Manifest {
@@ -99,7 +100,7 @@ export class TsImporter {
   }
 
   async #compile(entryRel: string): Promise<void> {
-    const esbuild = await import("esbuild");
+    const esbuild = await importModule<typeof import("esbuild")>("esbuild");
     const root = this.#root;
     const wanted = new Set<string>([entryRel]);
     const done = new Set<string>();

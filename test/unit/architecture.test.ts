@@ -15,7 +15,8 @@ const SOURCE_EXT = /\.(?:[cm]?ts|[cm]?js|tsx)$/;
 
 /**
  * Layer of each top-level entry of `src/` (folder, or file at the top). A module may import from
- * its own layer or below; `index.ts` and `testing/` are the facade and may import anything.
+ * its own layer or below; `index.ts` and `testing/` are the facade and may import anything, and
+ * `bundle/` (the entry of the dist/ bundle) sits on top of them all.
  */
 const LAYERS: Readonly<Record<string, number>> = {
   util: 0,
@@ -36,6 +37,7 @@ const LAYERS: Readonly<Record<string, number>> = {
   cli: 8,
   "index.ts": 9,
   testing: 9,
+  bundle: 10,
 };
 
 /** The folders whose code must use sluice exactly as a user would. */

@@ -6,6 +6,7 @@
  */
 import { Kysely, PostgresDialect, sql } from "kysely";
 import { SluiceError } from "../../errors.ts";
+import { importModule } from "../../util/import-module.ts";
 import { createKyselyRunStore } from "./kysely-run-store.ts";
 import { createKyselyModelRegistry, type ModelRegistry } from "./model-registry.ts";
 import { createKyselyScheduleLedger, type ScheduleLedger } from "./schedule-ledger.ts";
@@ -95,7 +96,7 @@ async function openPostgres(url: string, opts: PostgresStoreOptions): Promise<Ky
   }
   // Loaded here, not at the top: the pg client (and what it pulls in) cost ~25 ms of every
   // `sluice` start-up that uses SQLite.
-  const { default: pg } = await import("pg");
+  const { default: pg } = await importModule<typeof import("pg")>("pg");
   const pool = new pg.Pool({ connectionString });
   // An idle pooled connection that breaks emits "error"; without a listener that would crash the
   // process. The next query on the pool fails and reports it instead.

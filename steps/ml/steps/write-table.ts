@@ -9,9 +9,9 @@ export const writeTable = defineStep({
   inputs: { table: port.table() },
   outputs: { file: port.file() },
   params: Type.Object({ format: Type.Union([Type.Literal("csv"), Type.Literal("parquet")], { default: "csv" }) }),
-  run({ inputs, params, outDir }) {
+  async run({ inputs, params, outDir }) {
     const file = path.join(outDir, `table.${params.format}`);
-    fs.writeFileSync(file, params.format === "csv" ? writeCsv(inputs.table) : writeParquet(inputs.table));
+    fs.writeFileSync(file, params.format === "csv" ? writeCsv(inputs.table) : await writeParquet(inputs.table));
     return { file: { path: file } };
   },
 });

@@ -23,7 +23,7 @@ describe("writeParquet / readParquet", () => {
       { name: "s", type: "string", values: ["é日本", "", ""], nulls: new Uint8Array([0, 0, 1]) },
     ]);
     const path = join(dir, "t.parquet");
-    writeFileSync(path, writeParquet(t));
+    writeFileSync(path, await writeParquet(t));
     const back = await readParquet(path);
     expect(back.columns.map((c) => c.type)).toEqual(["float64", "int32", "int64", "bool", "string"]);
     expect(back.columns[2]!.values[0]).toBe(9007199254740993n);
@@ -34,14 +34,14 @@ describe("writeParquet / readParquet", () => {
   it("round-trips more rows than one row group", async () => {
     const n = 2500;
     const t = createTable([{ name: "x", type: "float64", values: Float64Array.from({ length: n }, (_, i) => i / 7) }]);
-    const back = await parseParquet(writeParquet(t), "t.parquet");
+    const back = await parseParquet(await writeParquet(t), "t.parquet");
     expect(back.numRows).toBe(n);
     expect(Buffer.compare(encodeTable(back), encodeTable(t))).toBe(0);
   });
 
   it("round-trips a table with zero rows", async () => {
     const t = createTable([{ name: "x", type: "int64", values: new BigInt64Array(0) }]);
-    const back = await parseParquet(writeParquet(t), "t.parquet");
+    const back = await parseParquet(await writeParquet(t), "t.parquet");
     expect(back.numRows).toBe(0);
     expect(back.columns.map((c) => c.type)).toEqual(["int64"]);
   });
