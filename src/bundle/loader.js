@@ -5,13 +5,15 @@
 // so every `sluice` command would parse and compile the engine again. A script compiled through
 // node:vm can take and make V8's code cache: the first `sluice` command writes what it compiled to
 // dist/.v8/, and later commands start from it. A cache V8 rejects (another Node, other V8 flags)
-// costs nothing but the compile it would have saved.
+// costs nothing but the compile it would have saved. V8 does not checksum a cache it is given (a
+// damaged one crashes the process), so each file starts with the SHA-256 of the rest, checked
+// first (~3 ms): a damaged cache is ignored and replaced.
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { createRequire, Module } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import vm from "node:vm";
-import { isMainThread } from "node:worker_threads";
 
 const FILE = fileURLToPath(new URL("./sluice.cjs", import.meta.url));
 const DIR = path.dirname(FILE);
@@ -26,6 +28,7 @@ const CACHE_TAG = (() => {
 // `run` is the main job: a cache made by a run holds the code a run needs, so it is preferred and
 // a run replaces a cache that another command made.
 const TIERS = ["run", "any"];
+const DIGEST_BYTES = 32;
 
 /** The bundle's exports (`api`, `main`, `testing()`, `threadWorker()`). */
 export function engine() {
@@ -56,21 +59,26 @@ export function engine() {
 /** @type {{ script: vm.Script; tier: string | undefined } | undefined} */
 let state;
 
+/** Which cache the engine was loaded from ("run", "any"), or undefined: none, or none usable. */
+export function codeCacheStatus() {
+  return { used: state?.tier };
+}
+
 /**
  * Writes the code cache when this process exits, if it started without a usable one (or `tier` is
- * "run" and the one it used was not). Only the `sluice` command calls this; library users and pool
- * threads only read.
+ * "run" and the one it used was not). Only the `sluice` command (bin/sluice.js, on its main thread)
+ * calls this; library users and pool threads only read.
  * @param {"run" | "any"} tier
  */
 export function writeCodeCacheOnExit(tier) {
-  if (!isMainThread) return;
   process.once("exit", () => {
     if (!state || (state.tier !== undefined && TIERS.indexOf(state.tier) <= TIERS.indexOf(tier))) return;
     const file = cacheFile(tier);
     const tmp = `${file}.${process.pid}.tmp`;
     try {
       fs.mkdirSync(CACHE_DIR, { recursive: true });
-      fs.writeFileSync(tmp, state.script.createCachedData());
+      const data = state.script.createCachedData();
+      fs.writeFileSync(tmp, Buffer.concat([createHash("sha256").update(data).digest(), data]));
       fs.renameSync(tmp, file);
     } catch {
       // A read-only install: every command compiles, as it would without the cache.
@@ -83,13 +91,17 @@ function cacheFile(tier) {
   return path.join(CACHE_DIR, `sluice-${CACHE_TAG}-${tier}.bin`);
 }
 
+/** The best intact cache: its tier and V8's data. */
 function readCache() {
   for (const tier of TIERS) {
+    let bytes;
     try {
-      return { tier, data: fs.readFileSync(cacheFile(tier)) };
+      bytes = fs.readFileSync(cacheFile(tier));
     } catch {
-      // none of this tier
+      continue; // none of this tier
     }
+    const data = bytes.subarray(DIGEST_BYTES);
+    if (bytes.length > DIGEST_BYTES && createHash("sha256").update(data).digest().equals(bytes.subarray(0, DIGEST_BYTES))) return { tier, data };
   }
   return undefined;
 }
