@@ -8,6 +8,7 @@
 // costs nothing but the compile it would have saved. V8 does not checksum a cache it is given (a
 // damaged one crashes the process), so each file starts with the SHA-256 of the rest, checked
 // first (~3 ms): a damaged cache is ignored and replaced.
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { createRequire, Module } from "node:module";
