@@ -1,8 +1,9 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import type { TObject, TSchema } from "@sinclair/typebox";
 
-// Schemas come from TypeBox, so they are well-formed: skip compiling the meta-schema (~100 ms at start-up).
-const ajv = new Ajv2020({ allErrors: true, useDefaults: true, coerceTypes: false, removeAdditional: false, strict: false, validateSchema: false });
+// Schemas come from TypeBox, so they are well-formed: skip compiling the meta-schema (~100 ms at
+// start-up), and so skip adding the meta-schemas too (`meta: false`; ~4 ms of every start).
+const ajv = new Ajv2020({ allErrors: true, useDefaults: true, coerceTypes: false, removeAdditional: false, strict: false, validateSchema: false, meta: false });
 
 /** One params problem: the path inside the params object and what is wrong. */
 export interface ParamIssue {
