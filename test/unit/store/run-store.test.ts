@@ -95,6 +95,17 @@ describe("SQLite run store", () => {
     }
   });
 
+  it("refuses a database migrated by a newer sluice: the up-to-date check leaves any other set of names to the migrator", async () => {
+    const file = join(dir, "runs.db");
+    await (await createSqliteRunStore(file)).close();
+    const names = Object.keys(runStoreMigrations("sqlite"));
+    const sqlite = new Database(file);
+    expect(sqlite.prepare("SELECT name FROM sluice_run_store_migration ORDER BY name").pluck().all()).toEqual(names);
+    sqlite.prepare("INSERT INTO sluice_run_store_migration (name, timestamp) VALUES (?, ?)").run("9999_from_the_future", new Date().toISOString());
+    sqlite.close();
+    await expect(createSqliteRunStore(file)).rejects.toMatchObject({ code: "SLUICE_STORE_FAILED", message: expect.stringMatching(/^run store: migration/) });
+  });
+
   it("reports a file that is not a database as SLUICE_STORE_FAILED", async () => {
     const file = join(dir, "not-a-db");
     await writeFile(file, "this is not SQLite, just text that is long enough".repeat(20));
