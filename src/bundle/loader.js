@@ -82,8 +82,13 @@ export function writeCodeCacheOnExit(tier) {
       fs.writeFileSync(tmp, Buffer.concat([createHash("sha256").update(data).digest(), data]));
       fs.renameSync(tmp, file);
     } catch {
-      // A read-only install: every command compiles, as it would without the cache.
-      fs.rmSync(tmp, { force: true });
+      // A read-only install: every command compiles, as it would without the cache. Nothing here
+      // may throw: an exception in an exit listener would change the command's exit code.
+      try {
+        fs.rmSync(tmp, { force: true });
+      } catch {
+        // the folder itself is not writable: there is no temp file
+      }
     }
   });
 }
