@@ -10,7 +10,8 @@
 //
 // Why CommonJS: Node 20 compiles every ES module again in every process; a CommonJS script can use
 // V8's code cache. A cached `sluice run` of a 1,000-step chain spent ~25 ms compiling the engine
-// and more compiling its functions on first call.
+// and more compiling its functions on first call; through the cache it took 357 → 299 ms
+// (medians of 15, builds alternated).
 import { build } from "esbuild";
 import fs from "node:fs";
 import { createRequire } from "node:module";
