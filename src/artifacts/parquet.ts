@@ -103,8 +103,8 @@ function sourceOf(c: Column): ColumnSource {
 
 /**
  * Parquet file bytes of a table (snappy, one column per table column, all nullable). Async because
- * hyparquet-writer (and hyparquet, which it imports) load on first use: 185 KB of code that every
- * `sluice run` would otherwise read at start-up.
+ * hyparquet-writer (and hyparquet, which it imports) are ES-module-only packages that stay out of
+ * the dist/ bundle and load by import() on first use: 185 KB of code a `sluice run` does not read.
  */
 export async function writeParquet(t: Table): Promise<Uint8Array> {
   const { parquetWriteBuffer } = await importModule<typeof import("hyparquet-writer")>("hyparquet-writer");

@@ -2,7 +2,8 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.
 import type { TObject, TSchema } from "@sinclair/typebox";
 
 // Schemas come from TypeBox, so they are well-formed: skip compiling the meta-schema (~100 ms at
-// start-up), and so skip adding the meta-schemas too (`meta: false`; ~4 ms of every start).
+// start-up), and so skip adding the meta-schemas too (`meta: false`: the constructor took 6.7 →
+// 2.5 ms in a bare process).
 const ajv = new Ajv2020({ allErrors: true, useDefaults: true, coerceTypes: false, removeAdditional: false, strict: false, validateSchema: false, meta: false });
 
 /** One params problem: the path inside the params object and what is wrong. */

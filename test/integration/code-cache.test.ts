@@ -65,6 +65,21 @@ describe("the engine's code cache", () => {
     expect(probe().used).toBe("run");
   });
 
+  it("runs without a cache where none can be written, and exits as it would have", () => {
+    // A file where the cache folder goes: mkdir fails as it would in a read-only install (tests
+    // run as root, for whom permissions would not stop the write).
+    const v8 = path.join(pkg, "dist", ".v8");
+    fs.rmSync(v8, { recursive: true, force: true });
+    fs.writeFileSync(v8, "not a folder");
+    try {
+      expect(probe("run")).toEqual({ used: null, api: "function", main: "function" });
+      expect(probe("any").used).toBe(null);
+      expect(fs.readdirSync(path.join(pkg, "dist")).filter((f) => f.includes(".tmp"))).toEqual([]);
+    } finally {
+      fs.rmSync(v8, { force: true });
+    }
+  });
+
   it("does not give a rebuilt bundle the old bundle's cache", () => {
     const bundle = path.join(pkg, "dist", "sluice.cjs");
     const later = new Date(fs.statSync(bundle).mtimeMs + 60_000);
