@@ -66,10 +66,10 @@ export function sandboxIds(): SandboxIds {
 /**
  * Hands the attempt's folder to the sandbox user: the folder itself, `out/` (with the folders
  * made there for folder outputs) and `tmp/` become its own, the first 0700 so no other attempt can
- * enter; `in/` stays the invoker's and read-only to it.
+ * enter; `in/` (made only for a step with inputs) stays the invoker's and read-only to it.
  */
 export function handOver(workdir: string, ids: SandboxIds): void {
-  fs.chmodSync(path.join(workdir, "in"), 0o755);
+  if (fs.existsSync(path.join(workdir, "in"))) fs.chmodSync(path.join(workdir, "in"), 0o755);
   const out = path.join(workdir, "out");
   const owned = [workdir, out, path.join(workdir, "tmp"), ...fs.readdirSync(out).map((n) => path.join(out, n))];
   for (const d of owned) fs.chownSync(d, ids.uid, ids.gid);
