@@ -74,6 +74,9 @@ export class LocalCas {
   #knownInline = new Set<string>();
   /** Inline objects a bulk query found present (see `notePresentInline`). */
   #presentInline: DigestSet | undefined;
+  readonly #db: Database.Database;
+  /** Objects written (or re-stamped) inside the connection's open transaction: other connections cannot see them yet. */
+  readonly #uncommitted = new Set<string>();
   readonly #deleteInline: Database.Statement<[string]>;
   readonly #listInline: Database.Statement<[], { digest: string; size: number; created_ms: number }>;
   readonly #inlineTotals: Database.Statement<[], { n: number; bytes: number }>;
@@ -95,6 +98,7 @@ export class LocalCas {
       throw storeFailed("create its folders under", opts.dir, err);
     }
     const db = opts.db;
+    this.#db = db;
     db.exec(`CREATE TABLE IF NOT EXISTS cas_inline (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, bytes BLOB NOT NULL, created_ms INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS cas_verified (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns TEXT NOT NULL, ino TEXT NOT NULL);`);
     this.#insertInline = db.prepare("INSERT OR IGNORE INTO cas_inline (digest, size, bytes, created_ms) VALUES (?, ?, ?, ?)");
@@ -114,6 +118,7 @@ export class LocalCas {
     const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (buf.length <= this.#inlineMax) {
       this.#insertInline.run(digest, buf.length, buf, Date.now());
+      if (this.#db.inTransaction) this.#uncommitted.add(digest);
       this.#knownInline.add(digest);
       this.#remember(digest, Buffer.from(buf));
       return digest;
@@ -388,6 +393,7 @@ export class LocalCas {
 
   /** Forgets which objects this process has seen or stored (after a lost write batch, or a removal). */
   forget(): void {
+    this.#uncommitted.clear();
     this.#knownInline.clear();
     this.#presentInline = undefined;
     this.#recent.clear();
@@ -464,6 +470,36 @@ export class LocalCas {
     const row = this.#getVerified.get(digest);
     if (row && BigInt(row.size) === st.size && row.mtime_ns === st.mtimeNs.toString() && row.ino === st.ino.toString()) return;
     this.#putVerified.run(digest, Number(st.size), st.mtimeNs.toString(), st.ino.toString());
+    if (this.#db.inTransaction) this.#uncommitted.add(digest);
+  }
+
+  /**
+   * Whether `digest` was stored (or its file re-stamped) in this connection's open transaction,
+   * so a step on another connection (a thread, a worker) cannot read it until that commits.
+   * Cleared by `committed()`; a batch that was rolled back forgets it (`forget`).
+   */
+  isUncommitted(digest: Digest): boolean {
+    return this.#uncommitted.size !== 0 && this.#uncommitted.has(digest);
+  }
+
+  /** A small object this process stored or was handed (see `keepVerified`) and still holds in memory; never reads the store. */
+  recentBytes(digest: Digest): Buffer | undefined {
+    return this.#recent.get(digest);
+  }
+
+  /**
+   * Holds bytes another process sent along (a job's small inputs) so reads of `digest` need no
+   * query; false, and nothing held, when they do not hash to it.
+   */
+  keepVerified(digest: Digest, bytes: Buffer): boolean {
+    if (bytes.length > this.#inlineMax || sha256(bytes) !== digest) return false;
+    this.#remember(digest, bytes);
+    return true;
+  }
+
+  /** Call after each commit of the connection's write batch. */
+  committed(): void {
+    this.#uncommitted.clear();
   }
 
   #checkFile(digest: Digest): ObjectState {

@@ -6,7 +6,8 @@ import type { Digest } from "../../util/canonical-json.ts";
 
 /**
  * What a BullMQ job of a remote step carries: where the step is in the workspace, its code
- * fingerprint, params and input digests. Never data: bytes travel through the shared cache.
+ * fingerprint, params and input digests. Data travels through the shared cache, except small
+ * inputs the coordinator still holds (`inline`).
  */
 export interface RemoteJobData {
   /** Bumped on an incompatible change; a worker refuses other formats. */
@@ -22,6 +23,13 @@ export interface RemoteJobData {
   readonly code: Digest;
   readonly params: Readonly<Record<string, unknown>>;
   readonly inputs: Readonly<Record<string, { readonly kind: PortKind; readonly digest: Digest }>>;
+  /**
+   * The bytes (base64) of small inputs the coordinator still held in memory, at most
+   * RESULT_INLINE_MAX_BYTES each: a worker that runs the step on its event loop reads them from
+   * here (after checking their digest) instead of the shared cache. Optional: a worker that
+   * ignores it reads every input from the cache, as before.
+   */
+  readonly inline?: Readonly<Record<string, string>>;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** The coordinator's host and pid, for the worker's log lines. */
   readonly coordinator: string;
@@ -40,7 +48,7 @@ export interface RemoteJobResult {
   readonly worker: string;
 }
 
-/** The largest output a worker returns in the job's result instead of writing it to the shared cache. */
+/** The largest output a worker returns in the job's result instead of writing it to the shared cache (and the largest input a job carries). */
 export const RESULT_INLINE_MAX_BYTES = 4096;
 
 /** One log line or metric point streamed back while a step runs. */

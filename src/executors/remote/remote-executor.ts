@@ -9,7 +9,7 @@ import type { Executor, ProducedOutput, StepTask } from "../../scheduler/index.t
 import type { GroupCommit } from "../../store/cache-db.ts";
 import type { LocalCas } from "../../store/local-cas.ts";
 import type { Digest } from "../../util/canonical-json.ts";
-import { cancelChannel, connectionFrom, fromFailedReason, JOB_FORMAT, workerLabel, type RemoteJobData, type RemoteJobResult, type RemoteProgress } from "./protocol.ts";
+import { cancelChannel, connectionFrom, fromFailedReason, JOB_FORMAT, RESULT_INLINE_MAX_BYTES, workerLabel, type RemoteJobData, type RemoteJobResult, type RemoteProgress } from "./protocol.ts";
 
 /** Options of the remote executor. */
 export interface RemoteExecutorOptions {
@@ -56,9 +56,10 @@ const JOB_OPTS = { attempts: 1, removeOnComplete: { age: 3600, count: 10_000 }, 
 
 /**
  * Runs steps on `sluice worker` processes through BullMQ queues on Redis. A job carries the step's
- * module path, code fingerprint, params and input digests; the worker reads inputs from and
- * writes outputs to the shared cache, and the job returns output digests. Logs, metrics and the
- * worker's label come back as job progress; cancellation goes out on a pub/sub channel.
+ * module path, code fingerprint, params and input digests (and the bytes of small inputs still in
+ * memory here); the worker reads inputs from and writes outputs to the shared cache, and the job
+ * returns output digests. Logs, metrics and the worker's label come back as job progress;
+ * cancellation goes out on a pub/sub channel.
  */
 export class RemoteExecutor implements Executor {
   readonly kind = "remote" as const;
@@ -111,8 +112,12 @@ export class RemoteExecutor implements Executor {
     await this.connect();
     const handle = await this.#handle(queue);
     const inputs: Record<string, { kind: RemoteJobData["inputs"][string]["kind"]; digest: Digest }> = {};
+    let inline: Record<string, string> | undefined;
     let stored = false;
     for (const [port, input] of Object.entries(task.inputs)) {
+      // Small inputs still in memory here (a map's elements, a quick upstream's output) travel with the job.
+      const small = input.sourcePath === undefined && input.kind !== "file" && input.kind !== "dir" ? this.#o.cas.recentBytes(input.digest) : undefined;
+      if (small && small.length <= RESULT_INLINE_MAX_BYTES) (inline ??= {})[port] = small.toString("base64");
       // Sources are read in place locally; a worker reads them from the shared cache instead.
       if (input.sourcePath !== undefined && !this.#stored.has(input.digest)) {
         const digest = input.kind === "dir" ? (await this.#o.cas.putDir(input.sourcePath)).digest : (await this.#o.cas.putFile(input.sourcePath)).digest;
@@ -131,7 +136,7 @@ export class RemoteExecutor implements Executor {
     const data: RemoteJobData = {
       format: JOB_FORMAT, runId: task.runId, stepId: task.stepId, attempt: task.attempt,
       module, step: task.step.name, code: this.#o.fingerprint(file),
-      params: task.params, inputs, env: task.env, coordinator: this.#label,
+      params: task.params, inputs, ...(inline ? { inline } : {}), env: task.env, coordinator: this.#label,
     };
     const jobId = `${task.runId}.${++this.#seq}`;
     const done = new Promise<Record<string, ProducedOutput>>((resolve, reject) => {

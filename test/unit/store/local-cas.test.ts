@@ -152,6 +152,47 @@ describe("LocalCas bytes", () => {
   });
 });
 
+describe("LocalCas objects not yet committed", () => {
+  it("knows what the open transaction stored, until it commits or is forgotten", async () => {
+    const outside = cas.putBytes(Buffer.from("stored outside a transaction"));
+    expect(cas.isUncommitted(outside)).toBe(false);
+    db.exec("BEGIN IMMEDIATE");
+    const small = cas.putBytes(Buffer.from("small, in the table"));
+    const file = (await cas.putFile(write("big.bin", big(INLINE_MAX * 4)))).digest;
+    expect(cas.isUncommitted(small)).toBe(true);
+    expect(cas.isUncommitted(file)).toBe(true); // its stamp row is in the transaction
+    // Another connection cannot read it yet: why a step on another thread must wait for the commit.
+    const other = new Database(join(cacheDir, "cache.db"));
+    try {
+      expect(new LocalCas({ dir: cacheDir, db: other, inlineMaxBytes: INLINE_MAX }).getBytes(small)).toBeUndefined();
+      db.exec("COMMIT");
+      cas.committed();
+      expect(cas.isUncommitted(small)).toBe(false);
+      expect(cas.isUncommitted(file)).toBe(false);
+      expect(new LocalCas({ dir: cacheDir, db: other, inlineMaxBytes: INLINE_MAX }).getBytes(small)?.toString()).toBe("small, in the table");
+    } finally {
+      other.close();
+    }
+    db.exec("BEGIN IMMEDIATE");
+    const lost = cas.putBytes(Buffer.from("rolled back"));
+    db.exec("ROLLBACK");
+    cas.forget();
+    expect(cas.isUncommitted(lost)).toBe(false);
+  });
+
+  it("holds bytes handed over only when they hash to the digest", () => {
+    const bytes = Buffer.from("an input a job carried");
+    const digest = sha256(bytes);
+    expect(cas.keepVerified(digest, Buffer.from("other bytes"))).toBe(false);
+    expect(cas.recentBytes(digest)).toBeUndefined();
+    expect(cas.keepVerified(digest, bytes)).toBe(true);
+    expect(cas.recentBytes(digest)?.toString()).toBe("an input a job carried");
+    // Read without the store: the table never had it.
+    expect(cas.getBytes(digest)?.toString()).toBe("an input a job carried");
+    expect(cas.localCheck(digest)).toBe("missing");
+  });
+});
+
 describe("LocalCas files and folders", () => {
   it("putFile with move renames a file from the store's temp folder instead of copying it", async () => {
     const tmp = cas.makeTempDir("train");

@@ -125,3 +125,27 @@ describe("WalCheckpointer", () => {
     expect(statSync(file).size).toBeLessThan(64 * 1024);
   });
 });
+
+describe("WalCheckpointer messages", () => {
+  it("asks the thread once per interval however often the connection commits, and settles every commit", async () => {
+    const cp = new WalCheckpointer(1024 * 1024, 64 * 1024 * 1024, 60_000);
+    const watch = cp.watch(db, file);
+    write(2048);
+    watch.committed(); // hands the file over: open + checkpoint
+    await cp.caughtUp();
+    const sent = cp.sent;
+    const afterFirst = statSync(file).size;
+    for (let i = 0; i < 50; i++) {
+      write(16);
+      watch.committed();
+    }
+    // Within the interval no commit posts a message (one request waits for the interval's end).
+    expect(cp.sent).toBe(sent);
+    expect(statSync(file).size).toBe(afterFirst);
+    // settled sends the held-back request first, so the 50 commits are copied too.
+    await watch.settled();
+    expect(statSync(file).size).toBeGreaterThanOrEqual(afterFirst + 50 * 4 * 4000);
+    expect(db.prepare("SELECT count(*) FROM t").pluck().get()).toBe(512 + 200);
+    await watch.release();
+  });
+});
