@@ -79,6 +79,8 @@ log(`load average (1/5/15 min): ${loadBefore}`);
 const t0 = nowNs();
 const rows: Row[] = [];
 const bw = createBenchWorkspace();
+/** Folders removed after the last section (see HashBenchOptions.removeLater). */
+const removeAtEnd: string[] = [];
 try {
   if (only.has("a")) {
     log(`\na. ${SIZES.steps.toLocaleString("en-US")} no-op inline steps, in process (median of ${SIZES.engineReps}, after ${SIZES.engineWarmups} warm-up${SIZES.engineWarmups > 1 ? "s" : ""})`);
@@ -92,7 +94,7 @@ try {
   }
   if (only.has("c")) {
     log(`\nc. hashing (median of ${SIZES.bigReps} for the big file, ${SIZES.fileReps} for the small files)`);
-    rows.push(...(await hashBench({ bigMiB: SIZES.bigMiB, bigReps: SIZES.bigReps, files: SIZES.files, fileKiB: 64, fileReps: SIZES.fileReps }, log)));
+    rows.push(...(await hashBench({ bigMiB: SIZES.bigMiB, bigReps: SIZES.bigReps, files: SIZES.files, fileKiB: 64, fileReps: SIZES.fileReps, removeLater: (dir) => removeAtEnd.push(dir) }, log)));
   }
   if (only.has("d")) {
     log(`\nd. object-hash vs canonical JSON + sha256 (median of ${SIZES.samples} batches)`);
@@ -133,6 +135,7 @@ try {
   }
 } finally {
   bw.remove();
+  for (const dir of removeAtEnd) fs.rmSync(dir, { recursive: true, force: true });
 }
 const totalS = msSince(t0) / 1000;
 const loadAfter = loadAverages();
