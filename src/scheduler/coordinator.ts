@@ -661,9 +661,10 @@ export class RunCoordinator {
     // Steps on isolated executors (threads, processes, remote workers) read their inputs from the
     // database through other connections: when the open batch stored one of them, they start
     // after one commit for all of them (a burst of 256 remote steps committed 256 times, each write
-    // batch reopened for the next claim). Inputs stored earlier need none: a commit per dispatch
-    // cost remote steps, which finish one per event-loop turn, 48–56% of raw BullMQ's rate
-    // against 58–66% without (bench r, three runs each).
+    // batch reopened for the next claim). Inputs stored earlier need none: the batch is then
+    // committed at the end of the turn (#tick), which also hands the write lock to those steps'
+    // own writes. A commit per dispatch cost remote steps, whose answers arrive in several reads
+    // a turn, 48–56% of raw BullMQ's rate against 58–66% without (bench r, three runs each).
     let isolated: Array<{ u: Unit; ex: Executor; need: Need }> | undefined;
     kinds: for (const kind of this.#dispatchQ.kinds()) {
       const ex = this.#o.executors[kind];

@@ -198,7 +198,7 @@ export class LocalCas {
     return { digest, manifest };
   }
 
-  /** Cheap integrity check for every cache hit: inline → present; file → stat matches the stamp recorded when last verified, else re-hash (and record). */
+  /** Holds a small object's bytes (known to hash to `digest`) for reads without a query; the oldest go past RECENT_MAX_BYTES. */
   #remember(digest: string, bytes: Buffer): void {
     if (this.#recent.has(digest)) return;
     this.#recent.set(digest, bytes);
@@ -493,7 +493,12 @@ export class LocalCas {
    */
   keepVerified(digest: Digest, bytes: Buffer): boolean {
     if (bytes.length > this.#inlineMax || sha256(bytes) !== digest) return false;
-    this.#remember(digest, bytes);
+    const held = this.#recent.get(digest);
+    if (held) {
+      // The newest again, so it is not the next to go before the step reads it.
+      this.#recent.delete(digest);
+      this.#recent.set(digest, held);
+    } else this.#remember(digest, bytes);
     return true;
   }
 

@@ -114,7 +114,8 @@ export class WalCheckpointer {
     return {
       committed: () => this.#committed(w),
       settled: () => {
-        if (w.trailing) this.#askCheckpoint(w);
+        // Every held-back request for the file (another connection of this process may hold one).
+        for (const other of this.#files.get(w.file) ?? []) if (other.trailing) this.#askCheckpoint(other);
         return this.#ask(w.active ? this.#worker : undefined, (id) => ({ op: "sync", id }));
       },
       release: () => this.#release(w),

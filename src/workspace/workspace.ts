@@ -122,10 +122,9 @@ export class Workspace {
     remote?.bind(this.cas);
     this.statCache = new StatCache(db);
     this.#wal = watchWal(db, db.name);
-    const wal = this.#wal;
     this.commits = new GroupCommit(db, { afterCommit: () => {
       this.cas.committed();
-      wal.committed();
+      this.#wal.committed();
     } });
     this.actionCache = new ActionCache(db, { remote, batchVersion: () => this.commits.batchVersion });
     this.commits.onLost(() => {

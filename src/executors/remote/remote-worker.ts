@@ -231,8 +231,10 @@ export class RemoteWorker {
         fail("SLUICE_WORKER_CODE_MISMATCH", `step "${data.stepId}" (${data.module} › ${data.step}): worker ${this.label} refuses it: its checkout ${this.#o.root} has code fingerprint ${code}, the coordinator ${data.coordinator} sent ${data.code}. Deploy the same commit to the worker and restart it.`, { step: data.stepId, module: data.module, workerCode: code, coordinatorCode: data.code, worker: this.label });
       }
       // A step run here reads the small inputs the job carries (a query of the shared cache each
-      // cost ~25 µs); a pool thread reads them from the cache through its own connection.
-      const carried = loaded.here && data.inline ? this.#keepCarried(data) : undefined;
+      // cost ~25 µs); a pool thread reads them from the cache through its own connection. Decided
+      // once: another job of this step may send it to the pool while this one waits for a fetch.
+      const onLoop = loaded.here;
+      const carried = onLoop && data.inline ? this.#keepCarried(data) : undefined;
       // Inputs missing here come from the cache server, read without blocking this thread: its
       // event loop keeps renewing the locks of this job and of the others it runs meanwhile.
       const missing = Object.entries(data.inputs).filter(([port, input]) => !carried?.has(port) && this.#cas.localCheck(input.digest) !== "ok");
@@ -249,7 +251,7 @@ export class RemoteWorker {
         onLog: (level, msg, d) => lines.push({ t: "log", level, msg, ...(d ? { data: d } : {}) }),
         onMetric: (name, value, x) => lines.push({ t: "metric", name, value, ...(x === undefined ? {} : { step: x }) }),
       };
-      const produced = loaded.here ? await this.#runHere(loaded, task) : await this.#threads.execute(task);
+      const produced = onLoop ? await this.#runHere(loaded, task) : await this.#threads.execute(task);
       const outputs: Record<string, Digest> = {};
       const inline: Record<string, string> = {};
       for (const [port, o] of Object.entries(produced)) {
