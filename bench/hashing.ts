@@ -20,7 +20,7 @@ export interface HashBenchOptions {
   /**
    * Given: the files are left in place and their folder handed over, for the caller to remove
    * after the other sections. Deleting them (1.6 GiB) at once made file creation in the temp
-   * folder 10–30× slower for a minute or two on ext4 mounted with `discard` (0.3–1 ms a mkdir),
+   * folder 10–40× slower for a minute or two on ext4 mounted with `discard` (0.3–1 ms a mkdir),
    * which the next section's command steps paid and their bare floor (one file a spawn) hardly did.
    */
   readonly removeLater?: (dir: string) => void;
