@@ -198,9 +198,17 @@ export class LocalCas {
     return { digest, manifest };
   }
 
-  /** Holds a small object's bytes (known to hash to `digest`) for reads without a query; the oldest go past RECENT_MAX_BYTES. */
+  /**
+   * Holds a small object's bytes (known to hash to `digest`) for reads without a query; the oldest
+   * go past RECENT_MAX_BYTES. One already held becomes the newest again.
+   */
   #remember(digest: string, bytes: Buffer): void {
-    if (this.#recent.has(digest)) return;
+    const held = this.#recent.get(digest);
+    if (held) {
+      this.#recent.delete(digest);
+      this.#recent.set(digest, held);
+      return;
+    }
     this.#recent.set(digest, bytes);
     this.#recentBytes += bytes.length;
     if (this.#recentBytes <= RECENT_MAX_BYTES) return;
@@ -493,12 +501,7 @@ export class LocalCas {
    */
   keepVerified(digest: Digest, bytes: Buffer): boolean {
     if (bytes.length > this.#inlineMax || sha256(bytes) !== digest) return false;
-    const held = this.#recent.get(digest);
-    if (held) {
-      // The newest again, so it is not the next to go before the step reads it.
-      this.#recent.delete(digest);
-      this.#recent.set(digest, held);
-    } else this.#remember(digest, bytes);
+    this.#remember(digest, bytes);
     return true;
   }
 

@@ -276,9 +276,10 @@ export async function migrateRunStore(db: Kysely<any>): Promise<void> {
   if (dialect === "postgres") return migrate();
 
   // Nothing pending, the usual case: one read instead of the migrator's lock, table checks and
-  // queries in a write transaction (opening the stores of a cached `sluice run` 10–12 → 5–7 ms). Applied names come only from this
-  // list, so all of them present means up to date; anything else (a new file, a newer sluice's
-  // migrations) goes to the migrator, which applies or refuses as before.
+  // queries in a write transaction (opening the stores of a cached `sluice run` 10–12 → 5–7 ms).
+  // Applied names come only from this list, so all of them present means up to date; anything
+  // else (a new file, a newer sluice's migrations) goes to the migrator, which applies or refuses
+  // as before.
   const names = Object.keys(migrations).sort(byCodeUnit);
   const applied = await sql<{ n: number; last: string | null }>`select count(*) as n, max(name) as last from ${sql.table(RUN_STORE_MIGRATION_TABLE)}`
     .execute(db)
